@@ -1,0 +1,78 @@
+// glm: one binary, one subcommand per job. `glm --help` lists them.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "cmd/commands.h"
+#include "model/torch_env.h"
+
+int main(int argc, char** argv) {
+  glm::model::ReexecWithFasterBlasKernelIfNeeded(argv);
+  CLI::App app{
+      "glm: pretrain GLM language models (General Language Model, autoregressive blank\n"
+      "infilling; Du et al., ACL 2022) with a Ray-style actor runtime: a coordinator,\n"
+      "tokenizer and span-corruption actors over a RocksDB shard store, and data-parallel\n"
+      "trainers. Run `glm COMMAND --help` for a command's options; every option can also\n"
+      "be set by its GLM_* environment variable or in the YAML file given by --config."};
+  app.name("glm");
+  app.require_subcommand(1);
+  app.fallthrough(false);
+  app.get_formatter()->column_width(34);
+
+  glm::cmd::CommandRegistry registry;
+  glm::cmd::RegisterPlannedCommand(&app, "pretrain",
+                                   "Run a whole pretraining job on a local cluster (default config: "
+                                   "preset small on the State of the Union corpus)",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "pipeline",
+                                   "Run the data pipeline alone on a local cluster", &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "coordinator", "Run the cluster coordinator", &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "worker", "Run a node agent that hosts actors",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "status", "Show a running job's nodes, actors and tasks",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "checkpoint", "Ask a running job to checkpoint now",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "keys", "Generate CURVE key pairs for a cluster",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "tokenizer",
+                                   "Train a SentencePiece tokenizer; encode and decode text",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "corrupt",
+                                   "Show the GLM training samples built from a corpus", &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "store", "Inspect, verify and export a shard store",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "model", "Model presets: parameters and memory",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "forward", "Run the model on explicit inputs",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "infill", "Fill [MASK]/[sMASK]/[gMASK] blanks in text",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "eval", "Zero-shot perplexity and cloze accuracy",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "finetune", "Cloze fine-tuning from a checkpoint",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "export", "Write a checkpoint in HuggingFace layout",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "import", "Read a HuggingFace-layout checkpoint",
+                                   &registry);
+  glm::cmd::RegisterPlannedCommand(&app, "plot", "Draw loss curves from a run's metrics.jsonl",
+                                   &registry);
+  glm::cmd::RegisterBenchCommand(&app, &registry);
+  glm::cmd::RegisterVersionCommand(&app, &registry);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Bad flags or values: say what, and where to look.
+    std::fprintf(stderr, "glm: %s\nRun '%s --help' to see the options, their defaults and variables.\n",
+                 e.what(), glm::cmd::SelectedCommandPath(&app).c_str());
+    return glm::cmd::kExitUsage;
+  }
+  return registry.RunSelected(&app);
+}
