@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cmd/commands.h"
+#include "cmd/model_commands.h"
 #include "model/torch_env.h"
 
 int main(int argc, char** argv) {
@@ -43,10 +44,8 @@ int main(int argc, char** argv) {
                                    "Show the GLM training samples built from a corpus", &registry);
   glm::cmd::RegisterPlannedCommand(&app, "store", "Inspect, verify and export a shard store",
                                    &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "model", "Model presets: parameters and memory",
-                                   &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "forward", "Run the model on explicit inputs",
-                                   &registry);
+  glm::cmd::RegisterModelCommand(&app, &registry);
+  glm::cmd::RegisterForwardCommand(&app, &registry);
   glm::cmd::RegisterPlannedCommand(&app, "infill", "Fill [MASK]/[sMASK]/[gMASK] blanks in text",
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "eval", "Zero-shot perplexity and cloze accuracy",
@@ -60,6 +59,7 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterPlannedCommand(&app, "plot", "Draw loss curves from a run's metrics.jsonl",
                                    &registry);
   glm::cmd::RegisterBenchCommand(&app, &registry);
+  glm::cmd::RegisterBenchTrainCommand(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
   try {

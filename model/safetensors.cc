@@ -290,10 +290,12 @@ Status LoadParameters(const SafetensorsFile& file, GlmModel& model) {
   return Status::Ok();
 }
 
-StatusOr<GlmModel> LoadModel(const std::string& weights_path, const std::string& config_path) {
+StatusOr<GlmModel> LoadModel(const std::string& weights_path, const std::string& config_path,
+                             torch::ScalarType dtype) {
   GLM_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file, SafetensorsFile::Open(weights_path));
   GLM_ASSIGN_OR_RETURN(GlmConfig config, ResolveConfig(*file, config_path));
   GlmModel model(config);
+  model->to(dtype);
   GLM_RETURN_IF_ERROR(LoadParameters(*file, model));
   return model;
 }

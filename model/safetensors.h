@@ -94,8 +94,10 @@ StatusOr<GlmConfig> ResolveConfig(const SafetensorsFile& file, const std::string
 // non-floating dtype.
 Status LoadParameters(const SafetensorsFile& file, GlmModel& model);
 
-// Opens `weights_path`, resolves the config and builds the model.
-StatusOr<GlmModel> LoadModel(const std::string& weights_path, const std::string& config_path = "");
+// Opens `weights_path`, resolves the config and builds the model with
+// parameters of `dtype` (converted from the file's floating dtype once).
+StatusOr<GlmModel> LoadModel(const std::string& weights_path, const std::string& config_path = "",
+                             torch::ScalarType dtype = torch::kFloat32);
 
 }  // namespace glm::model
 
