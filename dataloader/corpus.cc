@@ -99,11 +99,18 @@ class GzSource : public ByteSource {
   int64_t Read(char* buf, size_t n) override {
     const int k = gzread(f_, buf, static_cast<unsigned>(std::min<size_t>(n, 1 << 30)));
     if (k < 0) return -1;
+    if (k == 0) {
+      // A stream that ends early reads as EOF with Z_BUF_ERROR pending.
+      int code = Z_OK;
+      gzerror(f_, &code);
+      if (code == Z_BUF_ERROR) return -1;
+    }
     return k;
   }
   std::string error() const override {
     int code = 0;
     const char* msg = gzerror(f_, &code);
+    if (code == Z_BUF_ERROR) return "gzip: unexpected end of the compressed stream";
     return std::string("gzip: ") + (msg ? msg : "error");
   }
 
