@@ -45,6 +45,7 @@ struct Sample {
   Objective objective = Objective::kBlank;
   uint32_t epoch = 0;
   uint64_t index = 0;                   // sample index within (objective, epoch)
+  uint64_t tokenizer_hash = 0;          // content hash of the tokenizer the ids belong to
   std::vector<int32_t> source;          // the raw sample x (starts with [CLS]), length n
   std::vector<std::pair<int32_t, int32_t>> spans;  // [start, end) in source, Part-B order
   bool suffix_layout = false;           // document objective's prefix-LM layout (2.6)
