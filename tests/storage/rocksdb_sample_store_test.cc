@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "schema/record_codec.h"
+#include "storage/store_tools.h"
 #include "storage/synthetic.h"
 #include "tests/storage/child_process.h"
 
@@ -329,7 +330,9 @@ TEST_F(RocksDbSampleStoreTest, WriterKilledMidBatchLeavesEveryCommittedBatchInta
                   .ok());
   EXPECT_EQ(count % kBatch, 0u);
   EXPECT_GE(count, (last_committed + 1) * kBatch);
-  EXPECT_TRUE(store->VerifyChecksums().ok());
+  auto report = VerifyStore(store.get());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok()) << report->problems.front();
 }
 
 }  // namespace
