@@ -41,8 +41,7 @@ int main(int argc, char** argv) {
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "corrupt",
                                    "Show the GLM training samples built from a corpus", &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "store", "Inspect, verify and export a shard store",
-                                   &registry);
+  glm::cmd::RegisterStoreCommand(&app, &registry);
   glm::cmd::RegisterPlannedCommand(&app, "model", "Model presets: parameters and memory",
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "forward", "Run the model on explicit inputs",
@@ -60,6 +59,7 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterPlannedCommand(&app, "plot", "Draw loss curves from a run's metrics.jsonl",
                                    &registry);
   glm::cmd::RegisterBenchCommand(&app, &registry);
+  glm::cmd::RegisterBenchStore(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
   try {
