@@ -39,6 +39,10 @@ std::string SelectedCommandPath(const CLI::App* root);
 
 void RegisterVersionCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterBenchCommand(CLI::App* app, CommandRegistry* registry);
+// cmd/store.cc: `glm store stats|verify|digest|export`.
+void RegisterStoreCommand(CLI::App* app, CommandRegistry* registry);
+// cmd/bench_store.cc: `glm bench store` (call after RegisterBenchCommand).
+void RegisterBenchStore(CLI::App* app, CommandRegistry* registry);
 
 // A subcommand that is part of glm's design but not built yet: it shows in
 // `glm --help` with its purpose, and running it says so and exits 2.

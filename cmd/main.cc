@@ -42,10 +42,9 @@ int main(int argc, char** argv) {
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "corrupt",
                                    "Show the GLM training samples built from a corpus", &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "store", "Inspect, verify and export a shard store",
-                                   &registry);
   glm::cmd::RegisterModelCommand(&app, &registry);
   glm::cmd::RegisterForwardCommand(&app, &registry);
+  glm::cmd::RegisterStoreCommand(&app, &registry);
   glm::cmd::RegisterPlannedCommand(&app, "infill", "Fill [MASK]/[sMASK]/[gMASK] blanks in text",
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "eval", "Zero-shot perplexity and cloze accuracy",
@@ -60,6 +59,7 @@ int main(int argc, char** argv) {
                                    &registry);
   glm::cmd::RegisterBenchCommand(&app, &registry);
   glm::cmd::RegisterBenchTrainCommand(&app, &registry);
+  glm::cmd::RegisterBenchStore(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
   try {

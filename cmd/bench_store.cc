@@ -1,0 +1,207 @@
+// glm bench store: write and read speed of the shard store for GLM samples,
+// locally and through the storage server over loopback, in one run so that
+// the numbers compare as ratios (docs/benchmarks.md).
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "cmd/commands.h"
+#include "common/cli.h"
+#include "common/options.h"
+#include "schema/record_codec.h"
+#include "storage/rocksdb_sample_store.h"
+#include "storage/store_client.h"
+#include "storage/store_server.h"
+#include "storage/synthetic.h"
+
+namespace glm::cmd {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct BenchStoreOptions {
+  int64_t samples = 10000;  // Default: 10000 samples written and read
+  int seq_len = 512;        // Default: 512 tokens per sample
+  int batch = 256;          // Default: 256 samples per write batch and per read
+  int repeats = 3;          // Default: 3 timed passes per read mode; the best counts
+  std::string dir;          // Default: empty = a fresh directory under $TMPDIR, removed afterwards
+  bool keep = false;        // Default: false = remove the store afterwards
+
+  Status Validate() const {
+    GLM_RETURN_IF_ERROR(RequireAtLeast("samples", samples, 1));
+    GLM_RETURN_IF_ERROR(RequireAtLeast("seq-len", seq_len, 16));
+    GLM_RETURN_IF_ERROR(RequireAtLeast("batch", batch, 1));
+    GLM_RETURN_IF_ERROR(RequireAtLeast("repeats", repeats, 1));
+    return Status::Ok();
+  }
+};
+
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+// Runs fn() `repeats` times and returns the best rate of `items` per second.
+template <typename Fn>
+StatusOr<double> BestRate(int repeats, double items, Fn&& fn) {
+  double best = 0;
+  for (int r = 0; r < repeats; ++r) {
+    auto start = Clock::now();
+    GLM_RETURN_IF_ERROR(fn());
+    best = std::max(best, items / Seconds(start));
+  }
+  return best;
+}
+
+// Reads every sample in batches: by range, or by multi-get of shuffled keys.
+Status ReadAll(storage::SampleStore* store, int64_t n, int batch, bool random_keys, uint64_t seed) {
+  if (!random_keys) {
+    for (int64_t b = 0; b < n; b += batch) {
+      GLM_ASSIGN_OR_RETURN(auto got, store->GetSampleRange(Objective::kBlank, 0, b, std::min<int64_t>(n, b + batch)));
+      if (got.empty()) return InternalError("empty read");
+    }
+    return Status::Ok();
+  }
+  std::vector<uint64_t> order(n);
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
+  for (int64_t b = 0; b < n; b += batch) {
+    std::vector<storage::SampleKey> keys;
+    for (int64_t i = b; i < std::min<int64_t>(n, b + batch); ++i) keys.push_back({Objective::kBlank, 0, order[i]});
+    GLM_ASSIGN_OR_RETURN(auto got, store->MultiGetSamples(keys));
+    if (got.size() != keys.size()) return InternalError("short read");
+  }
+  return Status::Ok();
+}
+
+int RunBenchStore(const BenchStoreOptions& o) {
+  if (Status s = o.Validate(); !s.ok()) {
+    std::fprintf(stderr, "glm bench store: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
+  const bool temporary = o.dir.empty();
+  const fs::path dir = temporary ? fs::temp_directory_path() / ("glm_bench_store_" + std::to_string(getpid())) : fs::path(o.dir);
+  fs::remove_all(dir);
+  auto fail = [&](const Status& s) {
+    std::fprintf(stderr, "glm bench store: %s\n", s.ToString().c_str());
+    if (temporary && !o.keep) fs::remove_all(dir);
+    return kExitFailure;
+  };
+  const int64_t n = o.samples;
+  nlohmann::json j = {{"bench", "store"}, {"samples", n}, {"seq_len", o.seq_len}, {"batch", o.batch},
+                      {"cpus", std::thread::hardware_concurrency()}};
+
+  // The samples, built once (not timed).
+  std::vector<Sample> all;
+  all.reserve(n);
+  for (int64_t i = 0; i < n; ++i) all.push_back(storage::MakeSyntheticSample(Objective::kBlank, 0, i, o.seq_len));
+
+  // Codec alone, one thread.
+  {
+    std::vector<std::string> encoded(n);
+    auto start = Clock::now();
+    for (int64_t i = 0; i < n; ++i) encoded[i] = schema::EncodeSample(all[i], 1);
+    j["encode_samples_per_s"] = n / Seconds(start);
+    Sample scratch;
+    start = Clock::now();
+    for (int64_t i = 0; i < n; ++i) {
+      if (Status s = schema::DecodeSampleInto(encoded[i], {}, &scratch); !s.ok()) return fail(s);
+    }
+    j["decode_samples_per_s"] = n / Seconds(start);
+    j["record_bytes"] = encoded[0].size();
+  }
+
+  storage::StoreOptions so;
+  so.path = dir.string();
+  so.tokenizer_hash = 0x5eed;
+  auto opened = storage::RocksDbSampleStore::Open(so);
+  if (!opened.ok()) return fail(opened.status());
+  std::unique_ptr<storage::RocksDbSampleStore> store = std::move(opened).value();
+
+  // Writes: encode + WriteBatch per batch, then a flush to SST files.
+  {
+    auto start = Clock::now();
+    for (int64_t b = 0; b < n; b += o.batch) {
+      std::vector<Sample> batch(all.begin() + b, all.begin() + std::min<int64_t>(n, b + o.batch));
+      if (Status s = store->PutSamples(batch); !s.ok()) return fail(s);
+    }
+    j["write_samples_per_s"] = n / Seconds(start);
+    start = Clock::now();
+    if (Status s = store->Flush(); !s.ok()) return fail(s);
+    j["flush_s"] = Seconds(start);
+  }
+  all.clear();
+  all.shrink_to_fit();
+
+  auto rate = [&](storage::SampleStore* s, bool random_keys, const char* name) -> bool {
+    StatusOr<double> r = BestRate(o.repeats, static_cast<double>(n), [&] { return ReadAll(s, n, o.batch, random_keys, 7); });
+    if (!r.ok()) {
+      fail(r.status());
+      return false;
+    }
+    j[name] = *r;
+    return true;
+  };
+  if (!rate(store.get(), false, "local_range_read_samples_per_s")) return kExitFailure;
+  if (!rate(store.get(), true, "local_multiget_samples_per_s")) return kExitFailure;
+
+  // Through the storage server on loopback: the server thread reads raw
+  // records, the client decodes them.
+  {
+    zmq::context_t context;
+    auto server = storage::StoreServer::Start(store.get(), &context, {});
+    if (!server.ok()) return fail(server.status());
+    storage::StoreClientOptions co;
+    co.endpoint = (*server)->endpoint();
+    co.max_records_per_request = static_cast<uint32_t>(std::min(o.batch, 1024));
+    auto client = storage::StoreClient::Connect(&context, co);
+    if (!client.ok()) return fail(client.status());
+    if (!rate(client->get(), false, "remote_range_read_samples_per_s")) return kExitFailure;
+    if (!rate(client->get(), true, "remote_multiget_samples_per_s")) return kExitFailure;
+    auto start = Clock::now();
+    std::vector<Sample> batch;
+    for (int64_t b = 0; b < n; b += o.batch) {
+      batch.clear();
+      for (int64_t i = b; i < std::min<int64_t>(n, b + o.batch); ++i) {
+        batch.push_back(storage::MakeSyntheticSample(Objective::kSentence, 0, i, o.seq_len));
+      }
+      if (Status s = (*client)->PutSamples(batch); !s.ok()) return fail(s);
+    }
+    j["remote_write_samples_per_s_incl_generation"] = n / Seconds(start);
+    client->reset();
+    (*server)->Stop();
+  }
+  j["remote_over_local_range_read"] =
+      j["remote_range_read_samples_per_s"].get<double>() / j["local_range_read_samples_per_s"].get<double>();
+  j["remote_over_local_multiget"] =
+      j["remote_multiget_samples_per_s"].get<double>() / j["local_multiget_samples_per_s"].get<double>();
+  auto stats = store->ComputeStats();
+  if (stats.ok()) j["bytes_on_disk"] = stats->bytes_on_disk;
+  store.reset();
+  if (temporary && !o.keep) fs::remove_all(dir);
+  std::cout << j.dump() << std::endl;
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterBenchStore(CLI::App* app, CommandRegistry* registry) {
+  CLI::App* bench = app->get_subcommand("bench");
+  auto options = std::make_shared<BenchStoreOptions>();
+  CLI::App* sub = bench->add_subcommand(
+      "store", "Shard store speed: write and read samples/s, local and through the storage server on loopback");
+  AddConfigOption(sub, "");
+  AddOption(sub, "samples", &options->samples, "Samples written and read");
+  AddOption(sub, "seq-len", &options->seq_len, "Tokens per sample");
+  AddOption(sub, "batch", &options->batch, "Samples per write batch and per read");
+  AddOption(sub, "repeats", &options->repeats, "Timed passes per read mode (the best counts)");
+  AddOption(sub, "dir", &options->dir, "Store directory (empty = a temporary one)");
+  AddFlag(sub, "keep", &options->keep, "Keep the store afterwards");
+  registry->Add(sub, [options] { return RunBenchStore(*options); });
+}
+
+}  // namespace glm::cmd

@@ -1,0 +1,335 @@
+#include "storage/store_client.h"
+
+#include <map>
+
+#include "schema/record_codec.h"
+#include "schema/store_rpc.capnp.h"
+#include "storage/store_wire.h"
+
+namespace glm::storage {
+namespace {
+
+namespace cp = ::glm::schema::capnp;
+
+Status Unsupported(const char* what) {
+  return UnimplementedError(std::string("StoreClient does not ") + what +
+                            "; HINT: do it in the process that owns the store");
+}
+
+cp::StoreRequest::Builder NewRequest(::capnp::MessageBuilder* b, uint64_t id) {
+  auto r = b->initRoot<cp::StoreRequest>();
+  r.setProtocolVersion(cp::STORE_PROTOCOL_VERSION);
+  r.setRequestId(id);
+  return r;
+}
+
+std::string Flat(::capnp::MessageBuilder& b) {
+  kj::Array<::capnp::word> words = ::capnp::messageToFlatArray(b);
+  return std::string(reinterpret_cast<const char*>(words.begin()), words.size() * sizeof(::capnp::word));
+}
+
+}  // namespace
+
+Status StoreClientOptions::Validate() const {
+  if (endpoint.empty()) return InvalidArgumentError("the store client needs the server's endpoint");
+  if (timeout_ms < 1) return InvalidArgumentError("timeout_ms must be at least 1");
+  if (max_records_per_request < 1) return InvalidArgumentError("max_records_per_request must be at least 1");
+  if (max_in_flight < 1) return InvalidArgumentError("max_in_flight must be at least 1");
+  if (send_hwm < 1 || receive_hwm < 1) return InvalidArgumentError("send_hwm and receive_hwm must be at least 1");
+  for (const std::string* k : {&curve_server_key, &curve_public_key, &curve_secret_key}) {
+    if (!k->empty() && k->size() != 40) return InvalidArgumentError("CurveZMQ keys are 40 Z85 characters");
+  }
+  if (curve_server_key.empty() != curve_secret_key.empty() || curve_public_key.empty() != curve_secret_key.empty()) {
+    return InvalidArgumentError("CurveZMQ needs all three keys: the server's public key and this client's pair");
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<StoreClient>> StoreClient::Connect(zmq::context_t* context, StoreClientOptions options) {
+  GLM_RETURN_IF_ERROR(options.Validate());
+  zmq::socket_t socket;
+  try {
+    socket = zmq::socket_t(*context, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.set(zmq::sockopt::maxmsgsize, options.max_message_bytes);
+    socket.set(zmq::sockopt::sndhwm, options.send_hwm);
+    socket.set(zmq::sockopt::rcvhwm, options.receive_hwm);
+    socket.set(zmq::sockopt::sndtimeo, options.timeout_ms);
+    if (!options.curve_server_key.empty()) {
+      socket.set(zmq::sockopt::curve_serverkey, options.curve_server_key);
+      socket.set(zmq::sockopt::curve_publickey, options.curve_public_key);
+      socket.set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
+    }
+    socket.connect(options.endpoint);
+  } catch (const zmq::error_t& e) {
+    return InvalidArgumentError("cannot connect to storage server " + options.endpoint + ": " + e.what());
+  }
+  std::unique_ptr<StoreClient> client(new StoreClient(std::move(options), std::move(socket)));
+  ::capnp::MallocMessageBuilder b(32);
+  const uint64_t id = client->NextId();
+  NewRequest(&b, id).setGetInfo();
+  std::lock_guard<std::mutex> lock(client->mu_);
+  GLM_ASSIGN_OR_RETURN(std::vector<std::string> answers, client->Call({{id, Flat(b)}}));
+  Status s = wire::ReadFrame(answers[0].data(), answers[0].size(), 1 << 20, [&](::capnp::MessageReader& m) -> Status {
+    auto r = m.getRoot<cp::StoreResponse>();
+    if (!r.isInfo()) return DataLossError("the server answered getInfo with something else");
+    if (r.getInfo().getFormatVersion() > schema::kStoreFormatVersion) {
+      return FailedPreconditionError("the store at " + client->options_.endpoint + " has format version " +
+                                     std::to_string(r.getInfo().getFormatVersion()) + "; HINT: upgrade glm");
+    }
+    client->tokenizer_hash_ = r.getInfo().getTokenizerHash();
+    return Status::Ok();
+  });
+  GLM_RETURN_IF_ERROR(s);
+  return client;
+}
+
+StoreClient::StoreClient(StoreClientOptions options, zmq::socket_t socket)
+    : options_(std::move(options)), socket_(std::move(socket)) {}
+
+StatusOr<std::string> StoreClient::Receive(uint64_t* request_id) {
+  zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+  zmq::poll(items, 1, std::chrono::milliseconds(options_.timeout_ms));
+  if (!(items[0].revents & ZMQ_POLLIN)) {
+    return DeadlineExceededError("no answer from storage server " + options_.endpoint + " within " +
+                                 std::to_string(options_.timeout_ms) +
+                                 " ms; HINT: is it running and reachable (and are the CurveZMQ keys right)?");
+  }
+  zmq::message_t frame;
+  if (!socket_.recv(frame, zmq::recv_flags::dontwait)) return UnavailableError("spurious wake-up");
+  while (frame.more()) {  // a stray multi-part message: keep the last frame
+    zmq::message_t next;
+    if (!socket_.recv(next, zmq::recv_flags::dontwait)) break;
+    frame = std::move(next);
+  }
+  *request_id = 0;
+  Status s = wire::ReadFrame(frame.data(), frame.size(), 1 << 20, [&](::capnp::MessageReader& m) -> Status {
+    *request_id = m.getRoot<cp::StoreResponse>().getRequestId();
+    return Status::Ok();
+  });
+  GLM_RETURN_IF_ERROR(s.WithContext("answer from storage server " + options_.endpoint));
+  return std::string(static_cast<const char*>(frame.data()), frame.size());
+}
+
+StatusOr<std::vector<std::string>> StoreClient::Call(std::vector<std::pair<uint64_t, std::string>> requests) {
+  std::vector<std::string> answers(requests.size());
+  std::map<uint64_t, size_t> pending;  // request id -> position
+  size_t sent = 0, received = 0;
+  try {
+    while (received < requests.size()) {
+      while (sent < requests.size() && pending.size() < static_cast<size_t>(options_.max_in_flight)) {
+        zmq::message_t msg(requests[sent].second.data(), requests[sent].second.size());
+        if (!socket_.send(msg, zmq::send_flags::none)) {
+          return DeadlineExceededError("storage server " + options_.endpoint + " did not take a request within " +
+                                       std::to_string(options_.timeout_ms) + " ms (back-pressure); retry later");
+        }
+        pending[requests[sent].first] = sent;
+        ++sent;
+      }
+      uint64_t id = 0;
+      GLM_ASSIGN_OR_RETURN(std::string frame, Receive(&id));
+      auto it = pending.find(id);
+      if (it == pending.end()) continue;  // the answer to a request that timed out earlier
+      answers[it->second] = std::move(frame);
+      pending.erase(it);
+      ++received;
+    }
+  } catch (const zmq::error_t& e) {
+    return UnavailableError("storage server " + options_.endpoint + ": " + e.what());
+  }
+  return answers;
+}
+
+namespace {
+
+// Calls fn(i, record bytes) for every record of every answer, in order;
+// returns the server's error when an answer carries one.
+template <typename Fn>
+Status ForEachRecord(const std::vector<std::string>& answers, const std::string& endpoint, Fn&& fn) {
+  size_t index = 0;
+  for (const std::string& a : answers) {
+    GLM_RETURN_IF_ERROR(wire::ReadFrame(a.data(), a.size(), a.size() / 4 + 1024, [&](::capnp::MessageReader& m) -> Status {
+      auto r = m.getRoot<cp::StoreResponse>();
+      if (r.isError()) {
+        uint32_t code = r.getError().getCode();
+        if (code == 0 || code > static_cast<uint32_t>(StatusCode::kInternal)) code = static_cast<uint32_t>(StatusCode::kInternal);
+        return Status(static_cast<StatusCode>(code),
+                      std::string(r.getError().getMessage().cStr()) + " (from storage server " + endpoint + ")");
+      }
+      if (!r.isRecords()) return DataLossError("storage server " + endpoint + " answered with no records");
+      for (auto d : r.getRecords()) {
+        GLM_RETURN_IF_ERROR(fn(index++, std::string_view(reinterpret_cast<const char*>(d.begin()), d.size())));
+      }
+      return Status::Ok();
+    }));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::vector<std::string>> StoreClient::MultiGetEncodedSamples(const std::vector<SampleKey>& keys) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<uint64_t, std::string>> requests;
+  for (size_t b = 0; b < keys.size(); b += options_.max_records_per_request) {
+    const size_t e = std::min(keys.size(), b + options_.max_records_per_request);
+    ::capnp::MallocMessageBuilder builder(16 + 3 * (e - b));
+    const uint64_t id = NextId();
+    auto list = NewRequest(&builder, id).initGetSamples(e - b);
+    for (size_t i = b; i < e; ++i) {
+      list[i - b].setObjective(static_cast<uint8_t>(keys[i].objective));
+      list[i - b].setEpoch(keys[i].epoch);
+      list[i - b].setIndex(keys[i].index);
+    }
+    requests.emplace_back(id, Flat(builder));
+  }
+  GLM_ASSIGN_OR_RETURN(std::vector<std::string> answers, Call(std::move(requests)));
+  std::vector<std::string> out(keys.size());
+  GLM_RETURN_IF_ERROR(ForEachRecord(answers, options_.endpoint, [&](size_t i, std::string_view bytes) -> Status {
+    if (i >= out.size()) return DataLossError("storage server " + options_.endpoint + " sent too many records");
+    out[i].assign(bytes);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+StatusOr<std::vector<std::string>> StoreClient::GetEncodedSampleRange(Objective objective, uint32_t epoch,
+                                                                      uint64_t begin, uint64_t end) {
+  std::vector<SampleKey> keys;
+  for (uint64_t i = begin; i < end; ++i) keys.push_back({objective, epoch, i});
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<uint64_t, std::string>> requests;
+  for (uint64_t b = begin; b < end; b += options_.max_records_per_request) {
+    const uint64_t e = std::min<uint64_t>(end, b + options_.max_records_per_request);
+    ::capnp::MallocMessageBuilder builder(32);
+    const uint64_t id = NextId();
+    auto r = NewRequest(&builder, id).initGetSampleRange();
+    r.setObjective(static_cast<uint8_t>(objective));
+    r.setEpoch(epoch);
+    r.setBegin(b);
+    r.setEnd(e);
+    requests.emplace_back(id, Flat(builder));
+  }
+  GLM_ASSIGN_OR_RETURN(std::vector<std::string> answers, Call(std::move(requests)));
+  std::vector<std::string> out(keys.size());
+  GLM_RETURN_IF_ERROR(ForEachRecord(answers, options_.endpoint, [&](size_t i, std::string_view bytes) -> Status {
+    if (i >= out.size()) return DataLossError("storage server " + options_.endpoint + " sent too many records");
+    out[i].assign(bytes);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+namespace {
+StatusOr<std::vector<Sample>> DecodeSamples(const std::vector<std::string>& encoded, const std::vector<SampleKey>& keys,
+                                            uint64_t hash, const std::string& endpoint) {
+  if (encoded.size() != keys.size()) {
+    return DataLossError("storage server " + endpoint + " sent " + std::to_string(encoded.size()) +
+                         " records for " + std::to_string(keys.size()) + " keys");
+  }
+  schema::DecodeOptions d;
+  d.expected_tokenizer_hash = hash;
+  std::vector<Sample> out(encoded.size());
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    Status s = schema::DecodeSampleInto(encoded[i], d, &out[i]);
+    if (!s.ok()) return s.WithContext(DescribeSampleKey(keys[i]) + " from storage server " + endpoint);
+    if (!(KeyOf(out[i]) == keys[i])) {
+      return DataLossError("storage server " + endpoint + " sent " + DescribeSampleKey(KeyOf(out[i])) +
+                           " for " + DescribeSampleKey(keys[i]));
+    }
+  }
+  return out;
+}
+}  // namespace
+
+StatusOr<std::vector<Sample>> StoreClient::MultiGetSamples(const std::vector<SampleKey>& keys) {
+  GLM_ASSIGN_OR_RETURN(std::vector<std::string> encoded, MultiGetEncodedSamples(keys));
+  return DecodeSamples(encoded, keys, tokenizer_hash_, options_.endpoint);
+}
+
+StatusOr<std::vector<Sample>> StoreClient::GetSampleRange(Objective objective, uint32_t epoch, uint64_t begin,
+                                                          uint64_t end) {
+  GLM_ASSIGN_OR_RETURN(std::vector<std::string> encoded, GetEncodedSampleRange(objective, epoch, begin, end));
+  std::vector<SampleKey> keys;
+  for (uint64_t i = begin; i < end; ++i) keys.push_back({objective, epoch, i});
+  return DecodeSamples(encoded, keys, tokenizer_hash_, options_.endpoint);
+}
+
+Status StoreClient::PutSamples(const std::vector<Sample>& samples) {
+  std::vector<std::string> records;
+  records.reserve(samples.size());
+  for (const Sample& s : samples) records.push_back(schema::EncodeSample(s, tokenizer_hash_));
+  return PutEncodedSamples(records);
+}
+
+Status StoreClient::PutEncodedSamples(const std::vector<std::string>& records) {
+  if (records.size() > options_.max_records_per_request) {
+    return InvalidArgumentError("a put of " + std::to_string(records.size()) +
+                                " samples is more than max_records_per_request; it must stay one atomic batch, "
+                                "so split it into batches yourself");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t bytes = 0;
+  for (const std::string& r : records) bytes += r.size();
+  ::capnp::MallocMessageBuilder builder(bytes / 8 + 2 * records.size() + 32);
+  const uint64_t id = NextId();
+  auto list = NewRequest(&builder, id).initPutSamples(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    list.set(i, ::capnp::Data::Reader(reinterpret_cast<const kj::byte*>(records[i].data()), records[i].size()));
+  }
+  GLM_ASSIGN_OR_RETURN(std::vector<std::string> answers, Call({{id, Flat(builder)}}));
+  return wire::ReadFrame(answers[0].data(), answers[0].size(), 1 << 20, [&](::capnp::MessageReader& m) -> Status {
+    auto r = m.getRoot<cp::StoreResponse>();
+    if (r.isError()) {
+      uint32_t code = r.getError().getCode();
+      if (code == 0 || code > static_cast<uint32_t>(StatusCode::kInternal)) code = static_cast<uint32_t>(StatusCode::kInternal);
+      return Status(static_cast<StatusCode>(code),
+                    std::string(r.getError().getMessage().cStr()) + " (from storage server " + options_.endpoint + ")");
+    }
+    if (!r.isPutDone() || r.getPutDone() != records.size()) {
+      return DataLossError("storage server " + options_.endpoint + " did not confirm the put");
+    }
+    return Status::Ok();
+  });
+}
+
+StatusOr<Document> StoreClient::GetDocument(uint64_t id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  ::capnp::MallocMessageBuilder builder(32);
+  const uint64_t request_id = NextId();
+  NewRequest(&builder, request_id).initGetDocuments(1).set(0, id);
+  GLM_ASSIGN_OR_RETURN(std::vector<std::string> answers, Call({{request_id, Flat(builder)}}));
+  lock.unlock();
+  std::optional<Document> doc;
+  schema::DecodeOptions d;
+  d.expected_tokenizer_hash = tokenizer_hash_;
+  GLM_RETURN_IF_ERROR(ForEachRecord(answers, options_.endpoint, [&](size_t, std::string_view bytes) -> Status {
+    StatusOr<Document> got = schema::DecodeDocument(bytes, d);
+    if (!got.ok()) return got.status().WithContext(DescribeDocKey(id) + " from storage server " + options_.endpoint);
+    doc = std::move(got).value();
+    return Status::Ok();
+  }));
+  if (!doc || doc->id != id) return DataLossError("storage server " + options_.endpoint + " did not send " + DescribeDocKey(id));
+  return std::move(*doc);
+}
+
+StatusOr<std::string> StoreClient::RoundTripRawForTesting(const std::string& frame) {
+  std::lock_guard<std::mutex> lock(mu_);
+  zmq::message_t msg(frame.data(), frame.size());
+  if (!socket_.send(msg, zmq::send_flags::none)) return DeadlineExceededError("send");
+  uint64_t id = 0;
+  return Receive(&id);
+}
+
+Status StoreClient::PutDocuments(const std::vector<Document>&) { return Unsupported("write documents"); }
+Status StoreClient::BuildDocumentIndex() { return Unsupported("build the document index"); }
+StatusOr<std::vector<uint64_t>> StoreClient::ListDocumentLengths() { return Unsupported("list document lengths"); }
+Status StoreClient::PutMeta(std::string_view, std::string_view) { return Unsupported("write meta keys"); }
+StatusOr<std::string> StoreClient::GetMeta(std::string_view) { return Unsupported("read meta keys"); }
+Status StoreClient::DeleteMeta(std::string_view) { return Unsupported("delete meta keys"); }
+StatusOr<std::vector<std::pair<std::string, std::string>>> StoreClient::ScanMeta(std::string_view) {
+  return Unsupported("scan meta keys");
+}
+Status StoreClient::WriteMeta(const std::vector<MetaWrite>&) { return Unsupported("write meta keys"); }
+
+}  // namespace glm::storage

@@ -1,0 +1,109 @@
+// StoreClient: the SampleStore of a remote StoreServer, over a ZeroMQ
+// DEALER socket. Implements what trainers and corruption actors need:
+// samples by (objective, epoch, [begin, end)) and by keys, documents by id,
+// and batched sample writes. The meta key-value API and document writes are
+// Unimplemented (those belong to the process that owns the store).
+//
+//   StoreClientOptions options;
+//   options.endpoint = server->endpoint();
+//   GLM_ASSIGN_OR_RETURN(auto client, StoreClient::Connect(&context, options));
+//   GLM_ASSIGN_OR_RETURN(auto batch, client->GetSampleRange(Objective::kBlank, 0, 0, 512));
+//
+// A range or key list longer than max_records_per_request is split into
+// several requests, up to max_in_flight of them outstanding at once. Every
+// record is decoded and checked (key, tokenizer hash) here, with the same
+// decoder as a local reader. Errors: the server's error (its code and
+// message), DeadlineExceeded when no answer came within timeout_ms (retry),
+// DataLoss for an unreadable response.
+//
+// Lifetime: `context` is not owned and must outlive the client.
+// Thread-safety: thread-safe; calls are serialised on the one socket (use one
+// client per thread for parallel requests).
+#ifndef GLM_STORAGE_STORE_CLIENT_H_
+#define GLM_STORAGE_STORE_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "storage/sample_store.h"
+
+namespace glm::storage {
+
+struct StoreClientOptions {
+  // The server's endpoint, e.g. "tcp://10.0.0.5:5601". Required.
+  std::string endpoint;
+  // How long to wait for each answer. Default: 10000 ms.
+  int timeout_ms = 10000;
+  // Largest message accepted. Default: 256 MiB.
+  int64_t max_message_bytes = 256ll << 20;
+  // Records per request; longer reads are split. Default: 1024.
+  uint32_t max_records_per_request = 1024;
+  // Requests outstanding at once for a split read. Default: 4.
+  int max_in_flight = 4;
+  // Messages queued in each direction before ZeroMQ pushes back. Default: 64.
+  int send_hwm = 64;
+  int receive_hwm = 64;
+  // CurveZMQ: the server's public key and this client's key pair, Z85.
+  // Default: empty = plain TCP.
+  std::string curve_server_key;
+  std::string curve_public_key;
+  std::string curve_secret_key;
+
+  Status Validate() const;
+};
+
+class StoreClient : public SampleStore {
+ public:
+  // Connects and asks the server for its info (format version, tokenizer).
+  // DeadlineExceeded when the server does not answer within timeout_ms.
+  static StatusOr<std::unique_ptr<StoreClient>> Connect(zmq::context_t* context, StoreClientOptions options);
+  ~StoreClient() override = default;
+
+  uint64_t tokenizer_hash() const override { return tokenizer_hash_; }
+
+  Status PutDocuments(const std::vector<Document>& docs) override;
+  StatusOr<Document> GetDocument(uint64_t id) override;
+  Status BuildDocumentIndex() override;
+  StatusOr<std::vector<uint64_t>> ListDocumentLengths() override;
+
+  Status PutSamples(const std::vector<Sample>& samples) override;
+  Status PutEncodedSamples(const std::vector<std::string>& records) override;
+  StatusOr<std::vector<Sample>> MultiGetSamples(const std::vector<SampleKey>& keys) override;
+  StatusOr<std::vector<Sample>> GetSampleRange(Objective objective, uint32_t epoch, uint64_t begin,
+                                               uint64_t end) override;
+  StatusOr<std::vector<std::string>> MultiGetEncodedSamples(const std::vector<SampleKey>& keys) override;
+  StatusOr<std::vector<std::string>> GetEncodedSampleRange(Objective objective, uint32_t epoch,
+                                                           uint64_t begin, uint64_t end) override;
+
+  Status PutMeta(std::string_view key, std::string_view value) override;
+  StatusOr<std::string> GetMeta(std::string_view key) override;
+  Status DeleteMeta(std::string_view key) override;
+  StatusOr<std::vector<std::pair<std::string, std::string>>> ScanMeta(std::string_view prefix) override;
+  Status WriteMeta(const std::vector<MetaWrite>& writes) override;
+
+  // Sends raw bytes as one request frame and returns the raw answer (tests
+  // of the server's handling of malformed requests).
+  StatusOr<std::string> RoundTripRawForTesting(const std::string& frame);
+
+ private:
+  StoreClient(StoreClientOptions options, zmq::socket_t socket);
+  // Sends the encoded requests (at most max_in_flight outstanding) and
+  // returns the records of each answer, in request order.
+  StatusOr<std::vector<std::string>> Call(std::vector<std::pair<uint64_t, std::string>> requests);
+  StatusOr<std::string> Receive(uint64_t* request_id);
+  uint64_t NextId() { return ++last_request_id_; }
+
+  const StoreClientOptions options_;
+  std::mutex mu_;
+  zmq::socket_t socket_;
+  uint64_t last_request_id_ = 0;
+  uint64_t tokenizer_hash_ = 0;
+};
+
+}  // namespace glm::storage
+
+#endif  // GLM_STORAGE_STORE_CLIENT_H_
