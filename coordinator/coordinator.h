@@ -53,6 +53,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "coordinator/job.h"
+#include "transport/task.h"
 
 namespace glm::coordinator {
 
@@ -89,23 +90,7 @@ struct ActorAssignment {
   std::vector<std::string> task_kinds;  // kinds it leases
 };
 
-// A task as handed to an executor.
-struct TaskSpec {
-  std::string id;
-  std::string kind;  // "tokenize", "corrupt", "noop"
-  uint32_t attempt = 0;
-  uint64_t lease_id = 0;
-  // kind "tokenize"
-  uint32_t shard_index = 0;
-  std::string shard_path;
-  uint64_t begin_byte = 0;
-  uint64_t end_byte = 0;  // 0 = end of file
-  // kind "corrupt"
-  int objective = 0;
-  uint32_t epoch = 0;
-  uint64_t begin = 0;
-  uint64_t end = 0;
-};
+using ::glm::TaskSpec;  // transport/task.h
 
 struct RegisterResult {
   bool accepted = false;

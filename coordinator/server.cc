@@ -110,28 +110,9 @@ void CoordinatorServer::Dispatch(const std::string& peer, wire::Envelope::Reader
       auto lr = out.initLeaseReply();
       switch (result.kind) {
         case LeaseResult::kTask: {
-          auto t = lr.initTask();
-          const TaskSpec& s = result.task;
-          t.setId(s.id);
-          t.setKind(s.kind);
-          t.setAttempt(s.attempt);
-          t.setLeaseId(s.lease_id);
-          t.setLeaseMs(static_cast<uint32_t>(coordinator_->options().lease_ms));
-          if (s.kind == "tokenize") {
-            auto p = t.initShard();
-            p.setIndex(s.shard_index);
-            p.setPath(s.shard_path);
-            p.setBeginByte(s.begin_byte);
-            p.setEndByte(s.end_byte);
-          } else if (s.kind == "corrupt") {
-            auto p = t.initCorrupt();
-            p.setObjective(static_cast<uint8_t>(s.objective));
-            p.setEpoch(s.epoch);
-            p.setBegin(s.begin);
-            p.setEnd(s.end);
-          } else {
-            t.setNone();
-          }
+          TaskSpec spec = result.task;
+          spec.lease_ms = static_cast<uint32_t>(coordinator_->options().lease_ms);
+          TaskSpecToWire(spec, lr.initTask());
           break;
         }
         case LeaseResult::kRetryAfter:
