@@ -43,6 +43,12 @@ void RegisterBenchCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterStoreCommand(CLI::App* app, CommandRegistry* registry);
 // cmd/bench_store.cc: `glm bench store` (call after RegisterBenchCommand).
 void RegisterBenchStore(CLI::App* app, CommandRegistry* registry);
+// The runtime's commands (coordinator.cc, worker.cc, keys.cc, status.cc, pipeline.cc).
+void RegisterCoordinatorCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterWorkerCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterKeysCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterStatusCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterPipelineCommand(CLI::App* app, CommandRegistry* registry);
 
 // A subcommand that is part of glm's design but not built yet: it shows in
 // `glm --help` with its purpose, and running it says so and exits 2.

@@ -26,17 +26,13 @@ int main(int argc, char** argv) {
                                    "Run a whole pretraining job on a local cluster (default config: "
                                    "preset small on the State of the Union corpus)",
                                    &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "pipeline",
-                                   "Run the data pipeline alone on a local cluster", &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "coordinator", "Run the cluster coordinator", &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "worker", "Run a node agent that hosts actors",
-                                   &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "status", "Show a running job's nodes, actors and tasks",
-                                   &registry);
+  glm::cmd::RegisterPipelineCommand(&app, &registry);
+  glm::cmd::RegisterCoordinatorCommand(&app, &registry);
+  glm::cmd::RegisterWorkerCommand(&app, &registry);
+  glm::cmd::RegisterStatusCommand(&app, &registry);
   glm::cmd::RegisterPlannedCommand(&app, "checkpoint", "Ask a running job to checkpoint now",
                                    &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "keys", "Generate CURVE key pairs for a cluster",
-                                   &registry);
+  glm::cmd::RegisterKeysCommand(&app, &registry);
   glm::cmd::RegisterPlannedCommand(&app, "tokenizer",
                                    "Train a SentencePiece tokenizer; encode and decode text",
                                    &registry);

@@ -1,0 +1,238 @@
+// Exactly-once under failure, with real processes on loopback: the union of
+// the node stores (worker/digest.h) after a run with faults equals that of a
+// fault-free run.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "tests/testing/run_command.h"
+#include "transport/keys.h"
+#include "worker/digest.h"
+
+namespace glm {
+namespace {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  dup2(fd, 1);
+  dup2(fd, 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execv(args[0], args.data());
+  _exit(127);
+}
+
+void KillAndReap(pid_t pid, int sig) {
+  kill(pid, sig);
+  waitpid(pid, nullptr, 0);
+}
+
+// A coordinator and workers as real `glm` processes on loopback.
+class Cluster {
+ public:
+  explicit Cluster(const std::string& name) {
+    dir_ = fs::temp_directory_path() / ("glm_it_" + name + "_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "corpus");
+    fs::create_directories(dir_ / "logs");
+    // 8 shards x 20 documents of 30 words.
+    std::mt19937 rng(42);
+    const char* words[] = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"};
+    for (int f = 0; f < 8; ++f) {
+      std::ofstream out(dir_ / "corpus" / ("f" + std::to_string(f) + ".txt"));
+      for (int d = 0; d < 20; ++d) {
+        for (int w = 0; w < 30; ++w) out << words[rng() % 8] << (w + 1 < 30 ? " " : "\n\n");
+      }
+    }
+    GLM_CHECK(transport::GenerateClusterKeys((dir_ / "keys").string(), false).ok());
+    endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  }
+  ~Cluster() {
+    for (pid_t pid : workers_) KillAndReap(pid, SIGKILL);
+    if (coordinator_ > 0) KillAndReap(coordinator_, SIGKILL);
+    if (!::testing::Test::HasFailure()) fs::remove_all(dir_);
+  }
+
+  void StartCoordinator(int64_t item_delay_us) {
+    coordinator_ = Spawn({GLM_BINARY, "coordinator", "--bind", endpoint_, "--state", (dir_ / "state").string(),
+                          "--keys", (dir_ / "keys").string(), "--corpus", (dir_ / "corpus").string(),
+                          "--output-dir", (dir_ / "output").string(), "--samples-per-task", "16",
+                          "--global-batch-size", "24", "--max-batches-ahead", "4", "--params",
+                          "item_delay_us=" + std::to_string(item_delay_us), "--heartbeat-interval-ms", "200",
+                          "--node-timeout-ms", "1500", "--lease-ms", "2000", "--retry-backoff-base-ms", "50",
+                          "--max-attempts", "50"},
+                         (dir_ / "logs" / "coordinator.log").string());
+  }
+  void KillCoordinator() {
+    KillAndReap(coordinator_, SIGKILL);
+    coordinator_ = -1;
+  }
+  pid_t StartWorker(const std::string& keys_dir = "") {
+    std::string id = "w" + std::to_string(next_worker_++);
+    pid_t pid = Spawn({GLM_BINARY, "worker", "--coordinator", endpoint_, "--keys",
+                       keys_dir.empty() ? (dir_ / "keys").string() : keys_dir, "--resources", "cpu=1",
+                       "--node-id", id, "--call-timeout-ms", "500"},
+                      (dir_ / "logs" / (id + ".log")).string());
+    workers_.push_back(pid);
+    return pid;
+  }
+  void KillWorker(size_t i) {
+    KillAndReap(workers_[i], SIGKILL);
+    workers_.erase(workers_.begin() + static_cast<long>(i));
+  }
+  size_t num_workers() const { return workers_.size(); }
+
+  testing::CommandResult Status() {
+    return testing::RunCommand(std::string(GLM_BINARY) + " status --json --timeout-ms 1000 --coordinator " +
+                               endpoint_ + " --keys " + (dir_ / "keys").string());
+  }
+  bool Done() {
+    auto r = Status();
+    return r.exit_code == 0 && testing::Contains(r.output, "\"done\":true");
+  }
+  // Waits for the job to finish, then for the workers to leave.
+  bool WaitDone(std::chrono::seconds timeout, const std::function<void()>& each_poll = nullptr) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      if (Done()) {
+        for (pid_t pid : workers_) waitpid(pid, nullptr, 0);
+        workers_.clear();
+        KillAndReap(coordinator_, SIGTERM);
+        coordinator_ = -1;
+        return true;
+      }
+      if (each_poll) each_poll();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  }
+  std::string Digest() {
+    auto d = worker::DigestOutput((dir_ / "output").string());
+    GLM_CHECK(d.ok()) << d.status();
+    EXPECT_EQ(d->num_records, 640u);  // 160 docs + 3 x 160 samples
+    return d->sha256_hex;
+  }
+  fs::path dir() const { return dir_; }
+
+ private:
+  fs::path dir_;
+  std::string endpoint_;
+  pid_t coordinator_ = -1;
+  std::vector<pid_t> workers_;
+  int next_worker_ = 0;
+};
+
+// The fault-free reference digest, computed once.
+const std::string& ReferenceDigest() {
+  static std::string digest = [] {
+    Cluster c("reference");
+    c.StartCoordinator(0);
+    c.StartWorker();
+    c.StartWorker();
+    GLM_CHECK(c.WaitDone(std::chrono::seconds(40))) << "reference run did not finish";
+    return c.Digest();
+  }();
+  return digest;
+}
+
+TEST(RuntimeIntegrationTest, KillingRandomWorkersLeavesTheSameOutput) {
+  const std::string& reference = ReferenceDigest();
+  Cluster c("kill_workers");
+  c.StartCoordinator(5000);
+  for (int i = 0; i < 3; ++i) c.StartWorker();
+  std::mt19937 rng(7);
+  int kills = 0;
+  auto last_kill = Clock::now();
+  bool done = c.WaitDone(std::chrono::seconds(50), [&] {
+    if (kills < 4 && Clock::now() - last_kill > std::chrono::milliseconds(800)) {
+      c.KillWorker(rng() % c.num_workers());
+      c.StartWorker();
+      ++kills;
+      last_kill = Clock::now();
+    }
+  });
+  ASSERT_TRUE(done);
+  EXPECT_GE(kills, 2);
+  EXPECT_EQ(c.Digest(), reference);
+}
+
+TEST(RuntimeIntegrationTest, KillingAndRestartingTheCoordinatorLeavesTheSameOutput) {
+  const std::string& reference = ReferenceDigest();
+  Cluster c("kill_coordinator");
+  c.StartCoordinator(5000);
+  c.StartWorker();
+  c.StartWorker();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_FALSE(c.Done());
+  c.KillCoordinator();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  c.StartCoordinator(5000);  // same --state: resumes; workers re-register by themselves
+  ASSERT_TRUE(c.WaitDone(std::chrono::seconds(50)));
+  EXPECT_EQ(c.Digest(), reference);
+}
+
+TEST(RuntimeIntegrationTest, AddingWorkersMidRunLeavesTheSameOutput) {
+  const std::string& reference = ReferenceDigest();
+  Cluster c("add_workers");
+  c.StartCoordinator(5000);
+  c.StartWorker();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  c.StartWorker();
+  c.StartWorker();
+  ASSERT_TRUE(c.WaitDone(std::chrono::seconds(50)));
+  EXPECT_EQ(c.Digest(), reference);
+}
+
+TEST(RuntimeIntegrationTest, WorkerWithAForeignKeyIsRefused) {
+  Cluster c("foreign_key");
+  c.StartCoordinator(0);
+  std::string foreign = (c.dir() / "foreign").string();
+  ASSERT_TRUE(transport::GenerateClusterKeys(foreign, false).ok());
+  fs::copy_file(c.dir() / "keys" / "server.pub", fs::path(foreign) / "server.pub",
+                fs::copy_options::overwrite_existing);
+  c.StartWorker(foreign);
+  std::string status;
+  auto deadline = Clock::now() + std::chrono::seconds(15);
+  while (Clock::now() < deadline) {
+    status = c.Status().output;
+    if (testing::Contains(status, "\"refused_peers\":") && !testing::Contains(status, "\"refused_peers\":0")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_FALSE(testing::Contains(status, "\"refused_peers\":0")) << status;
+  EXPECT_TRUE(testing::Contains(status, "\"nodes\":[]")) << status;
+  std::ifstream log(c.dir() / "logs" / "coordinator.log");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(testing::Contains(text, "not in the cluster's allow-list")) << text;
+}
+
+}  // namespace
+}  // namespace glm
