@@ -1,0 +1,355 @@
+#include "worker/trainer/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace glm::trainer {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kCheckpointFormatVersion = 1;
+
+const std::map<torch::ScalarType, std::string>& DtypeNames() {
+  static const auto* names = new std::map<torch::ScalarType, std::string>{
+      {torch::kFloat64, "F64"}, {torch::kFloat32, "F32"}, {torch::kFloat16, "F16"},
+      {torch::kBFloat16, "BF16"}, {torch::kInt64, "I64"}, {torch::kInt32, "I32"},
+      {torch::kInt16, "I16"}, {torch::kInt8, "I8"}, {torch::kUInt8, "U8"},
+      {torch::kBool, "BOOL"}};
+  return *names;
+}
+
+Status FsyncPath(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return InternalError("cannot open " + path + " to fsync: " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return InternalError("fsync " + path + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+Status WriteString(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(content.data(), static_cast<std::streamsize>(content.size()));
+  out.close();
+  if (!out) return ResourceExhaustedError("cannot write " + path);
+  return Status::Ok();
+}
+
+StatusOr<std::string> ReadString(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// (bytes, CRC-32 as zlib computes it) of a file.
+StatusOr<std::pair<uint64_t, uint32_t>> FileChecksum(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("missing file " + path);
+  std::vector<char> buffer(1 << 20);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  uint64_t bytes = 0;
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const std::streamsize n = in.gcount();
+    if (n <= 0) break;
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(buffer.data()), static_cast<uInt>(n));
+    bytes += static_cast<uint64_t>(n);
+  }
+  return std::make_pair(bytes, static_cast<uint32_t>(crc));
+}
+
+std::string StepDirName(int64_t step) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "step-%010lld", static_cast<long long>(step));
+  return name;
+}
+
+}  // namespace
+
+Status WriteSafetensors(const std::string& path, const NamedTensors& tensors) {
+  json header = json::object();
+  uint64_t offset = 0;
+  std::vector<torch::Tensor> data;
+  for (const auto& [name, t] : tensors) {
+    auto it = DtypeNames().find(t.scalar_type());
+    if (it == DtypeNames().end()) {
+      return InvalidArgumentError("safetensors: unsupported dtype for tensor " + name);
+    }
+    torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+    const uint64_t bytes = static_cast<uint64_t>(c.numel()) * c.element_size();
+    header[name] = {{"dtype", it->second},
+                    {"shape", c.sizes().vec()},
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    data.push_back(c);
+  }
+  std::string header_text = header.dump();
+  while (header_text.size() % 8 != 0) header_text.push_back(' ');
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return ResourceExhaustedError("cannot create " + path);
+  uint64_t n = header_text.size();
+  unsigned char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
+  out.write(reinterpret_cast<const char*>(len), 8);
+  out.write(header_text.data(), static_cast<std::streamsize>(n));
+  for (const torch::Tensor& c : data) {
+    out.write(static_cast<const char*>(c.data_ptr()),
+              static_cast<std::streamsize>(c.numel() * c.element_size()));
+  }
+  out.close();
+  if (!out) return ResourceExhaustedError("cannot write " + path + " (disk full?)");
+  return Status::Ok();
+}
+
+StatusOr<NamedTensors> ReadSafetensors(const std::string& path) {
+  GLM_ASSIGN_OR_RETURN(std::string bytes, ReadString(path));
+  if (bytes.size() < 8) return DataLossError(path + ": truncated safetensors header");
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  if (n > bytes.size() - 8) return DataLossError(path + ": header length beyond end of file");
+  json header;
+  try {
+    header = json::parse(bytes.substr(8, n));
+  } catch (const std::exception& e) {
+    return DataLossError(path + ": malformed safetensors header: " + e.what());
+  }
+  const uint64_t base = 8 + n;
+  NamedTensors out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") continue;
+    try {
+      const std::string dtype_name = it.value().at("dtype").get<std::string>();
+      torch::ScalarType dtype = torch::kFloat32;
+      bool found = false;
+      for (const auto& [d, s] : DtypeNames()) {
+        if (s == dtype_name) {
+          dtype = d;
+          found = true;
+        }
+      }
+      if (!found) return DataLossError(path + ": unsupported dtype " + dtype_name);
+      std::vector<int64_t> shape = it.value().at("shape").get<std::vector<int64_t>>();
+      auto offsets = it.value().at("data_offsets").get<std::vector<uint64_t>>();
+      if (offsets.size() != 2 || offsets[1] < offsets[0] || base + offsets[1] > bytes.size()) {
+        return DataLossError(path + ": tensor " + it.key() + " lies beyond the end of the file");
+      }
+      torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+      if (static_cast<uint64_t>(t.numel() * t.element_size()) != offsets[1] - offsets[0]) {
+        return DataLossError(path + ": tensor " + it.key() + " has inconsistent size");
+      }
+      std::memcpy(t.data_ptr(), bytes.data() + base + offsets[0], offsets[1] - offsets[0]);
+      out.emplace_back(it.key(), t);
+    } catch (const json::exception& e) {
+      return DataLossError(path + ": bad entry for " + it.key() + ": " + e.what());
+    }
+  }
+  return out;
+}
+
+std::string TrainerStateToJson(const TrainerState& s) {
+  json j = {{"format_version", s.format_version},
+            {"step", s.step},
+            {"consumed", {{"blank", s.consumed[0]}, {"sentence", s.consumed[1]},
+                          {"document", s.consumed[2]}}},
+            {"data_cursor", s.data_cursor},
+            {"global_batch_size", s.global_batch_size},
+            {"world_size", s.world_size},
+            {"generation", s.generation},
+            {"seed", s.seed},
+            {"optimizer_steps", s.optimizer_steps},
+            {"rng", s.rng}};
+  return j.dump(2) + "\n";
+}
+
+StatusOr<TrainerState> TrainerStateFromJson(const std::string& text) {
+  try {
+    json j = json::parse(text);
+    TrainerState s;
+    s.format_version = j.at("format_version").get<int64_t>();
+    if (s.format_version != kCheckpointFormatVersion) {
+      return FailedPreconditionError("trainer_state.json has format_version " +
+                                     std::to_string(s.format_version) + "; this build reads " +
+                                     std::to_string(kCheckpointFormatVersion));
+    }
+    s.step = j.at("step").get<int64_t>();
+    s.consumed[0] = j.at("consumed").at("blank").get<uint64_t>();
+    s.consumed[1] = j.at("consumed").at("sentence").get<uint64_t>();
+    s.consumed[2] = j.at("consumed").at("document").get<uint64_t>();
+    s.data_cursor = j.at("data_cursor").get<int64_t>();
+    s.global_batch_size = j.at("global_batch_size").get<int64_t>();
+    s.world_size = j.at("world_size").get<int64_t>();
+    s.generation = j.at("generation").get<int64_t>();
+    s.seed = j.at("seed").get<uint64_t>();
+    s.optimizer_steps = j.at("optimizer_steps").get<int64_t>();
+    s.rng = j.at("rng").get<std::string>();
+    return s;
+  } catch (const std::exception& e) {
+    return DataLossError(std::string("malformed trainer_state.json: ") + e.what());
+  }
+}
+
+NamedTensors SnapshotTensors(const NamedTensors& live) {
+  torch::NoGradGuard no_grad;
+  NamedTensors out;
+  out.reserve(live.size());
+  for (const auto& [name, t] : live) {
+    out.emplace_back(name, t.detach().to(torch::kCPU).clone(torch::MemoryFormat::Contiguous));
+  }
+  return out;
+}
+
+Status CheckpointOptions::Validate() const {
+  if (directory.empty()) {
+    return InvalidArgumentError("checkpoint directory is empty: set --checkpoint-dir");
+  }
+  if (keep_last < 1) return InvalidArgumentError("checkpoint keep-last must be >= 1");
+  if (!model_writer || !model_reader) return InvalidArgumentError("checkpoint model I/O unset");
+  return Status::Ok();
+}
+
+CheckpointManager::CheckpointManager(CheckpointOptions options) : options_(std::move(options)) {}
+
+CheckpointManager::~CheckpointManager() { Wait().IgnoreError(); }
+
+StatusOr<std::string> CheckpointManager::Save(const CheckpointSnapshot& snapshot) {
+  GLM_RETURN_IF_ERROR(options_.Validate());
+  std::error_code ec;
+  fs::create_directories(options_.directory, ec);
+  if (ec) return ResourceExhaustedError("cannot create " + options_.directory + ": " + ec.message());
+  const std::string name = StepDirName(snapshot.state.step);
+  const fs::path final_dir = fs::path(options_.directory) / name;
+  const fs::path tmp_dir = fs::path(options_.directory) / ("." + name + ".tmp");
+  fs::remove_all(tmp_dir, ec);
+  fs::create_directories(tmp_dir, ec);
+  if (ec) return ResourceExhaustedError("cannot create " + tmp_dir.string() + ": " + ec.message());
+
+  std::vector<std::string> files;
+  auto add = [&](const std::string& file, const Status& status) -> Status {
+    if (!status.ok()) return status.WithContext("checkpoint " + name + " " + file);
+    files.push_back(file);
+    return Status::Ok();
+  };
+  GLM_RETURN_IF_ERROR(add("model.safetensors",
+                          options_.model_writer((tmp_dir / "model.safetensors").string(),
+                                                snapshot.model)));
+  GLM_RETURN_IF_ERROR(add("optimizer.safetensors",
+                          WriteSafetensors((tmp_dir / "optimizer.safetensors").string(),
+                                           snapshot.optimizer)));
+  GLM_RETURN_IF_ERROR(add("trainer_state.json",
+                          WriteString((tmp_dir / "trainer_state.json").string(),
+                                      TrainerStateToJson(snapshot.state))));
+  GLM_RETURN_IF_ERROR(add("config.json", WriteString((tmp_dir / "config.json").string(),
+                                                     snapshot.config_json)));
+  for (const auto& [file, source] : snapshot.extra_files) {
+    fs::copy_file(source, tmp_dir / file, fs::copy_options::overwrite_existing, ec);
+    GLM_RETURN_IF_ERROR(add(file, ec ? NotFoundError("cannot copy " + source + ": " + ec.message())
+                                     : Status::Ok()));
+  }
+  json sums = {{"format_version", kCheckpointFormatVersion}, {"files", json::object()}};
+  for (const std::string& file : files) {
+    const std::string path = (tmp_dir / file).string();
+    GLM_RETURN_IF_ERROR(FsyncPath(path));
+    GLM_ASSIGN_OR_RETURN(auto sum, FileChecksum(path));
+    sums["files"][file] = {{"bytes", sum.first}, {"crc32", sum.second}};
+  }
+  const std::string sums_path = (tmp_dir / "checksums.json").string();
+  GLM_RETURN_IF_ERROR(WriteString(sums_path, sums.dump(2) + "\n"));
+  GLM_RETURN_IF_ERROR(FsyncPath(sums_path));
+  GLM_RETURN_IF_ERROR(FsyncPath(tmp_dir.string()));
+  fs::remove_all(final_dir, ec);
+  fs::rename(tmp_dir, final_dir, ec);
+  if (ec) return InternalError("cannot rename " + tmp_dir.string() + ": " + ec.message());
+  GLM_RETURN_IF_ERROR(FsyncPath(options_.directory));
+
+  std::vector<std::string> all = List();
+  for (size_t i = 0; i + static_cast<size_t>(options_.keep_last) < all.size(); ++i) {
+    fs::remove_all(all[i], ec);
+  }
+  return final_dir.string();
+}
+
+Status CheckpointManager::SaveAsync(CheckpointSnapshot snapshot) {
+  GLM_RETURN_IF_ERROR(Wait());
+  pending_ = std::async(std::launch::async, [this, s = std::move(snapshot)]() -> Status {
+    auto saved = Save(s);
+    if (!saved.ok()) spdlog::error("asynchronous checkpoint failed: {}", saved.status().ToString());
+    return saved.status();
+  });
+  return Status::Ok();
+}
+
+Status CheckpointManager::Wait() {
+  if (!pending_.valid()) return Status::Ok();
+  return pending_.get();
+}
+
+std::vector<std::string> CheckpointManager::List() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!fs::is_directory(options_.directory, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(options_.directory, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && name.rfind("step-", 0) == 0) out.push_back(entry.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+StatusOr<LoadedCheckpoint> CheckpointManager::Load(const std::string& path) const {
+  GLM_ASSIGN_OR_RETURN(std::string sums_text, ReadString(path + "/checksums.json"));
+  json sums;
+  try {
+    sums = json::parse(sums_text);
+    for (auto it = sums.at("files").begin(); it != sums.at("files").end(); ++it) {
+      auto actual = FileChecksum(path + "/" + it.key());
+      if (!actual.ok()) return DataLossError(path + ": " + actual.status().message());
+      if (actual->first != it.value().at("bytes").get<uint64_t>() ||
+          actual->second != it.value().at("crc32").get<uint32_t>()) {
+        return DataLossError(path + "/" + it.key() + " does not match its checksum (" +
+                             std::to_string(actual->first) + " bytes; expected " +
+                             std::to_string(it.value().at("bytes").get<uint64_t>()) + ")");
+      }
+    }
+  } catch (const json::exception& e) {
+    return DataLossError(path + ": malformed checksums.json: " + e.what());
+  }
+  LoadedCheckpoint loaded;
+  loaded.path = path;
+  GLM_ASSIGN_OR_RETURN(loaded.snapshot.model, options_.model_reader(path + "/model.safetensors"));
+  GLM_ASSIGN_OR_RETURN(loaded.snapshot.optimizer,
+                       ReadSafetensors(path + "/optimizer.safetensors"));
+  GLM_ASSIGN_OR_RETURN(std::string state_text, ReadString(path + "/trainer_state.json"));
+  GLM_ASSIGN_OR_RETURN(loaded.snapshot.state, TrainerStateFromJson(state_text));
+  GLM_ASSIGN_OR_RETURN(loaded.snapshot.config_json, ReadString(path + "/config.json"));
+  return loaded;
+}
+
+StatusOr<LoadedCheckpoint> CheckpointManager::LoadLatest() const {
+  std::vector<std::string> all = List();
+  if (all.empty()) return NotFoundError("no checkpoint in " + options_.directory);
+  Status last_error;
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    auto loaded = Load(*it);
+    if (loaded.ok()) return loaded;
+    last_error = loaded.status();
+    spdlog::warn("checkpoint {} is unusable ({}); trying the previous one", *it,
+                 loaded.status().ToString());
+  }
+  return DataLossError("every checkpoint in " + options_.directory +
+                       " is corrupt; last error: " + last_error.message());
+}
+
+}  // namespace glm::trainer
