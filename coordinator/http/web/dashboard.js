@@ -71,7 +71,7 @@
     const width = Math.max(200, el.clientWidth);
     return { width: width, height: el.classList.contains('small') ? 170 : 260 };
   }
-  function makeChart(name, el, series, yLabel, data) {
+  function makeChart(name, el, series, yLabel, data, yValues) {
     if (state.charts[name]) state.charts[name].destroy();
     el.innerHTML = '';
     const size = chartSize(el);
@@ -80,7 +80,8 @@
       scales: { x: { time: false } },
       series: [{ label: 'step' }].concat(series),
       axes: [{ label: 'step', stroke: '#6b7785', grid: { stroke: '#eef1f4' } },
-             { label: yLabel, stroke: '#6b7785', grid: { stroke: '#eef1f4' }, size: 60 }],
+             { label: yLabel, stroke: '#6b7785', grid: { stroke: '#eef1f4' }, size: 64,
+               values: yValues || ((u, vals) => vals.map((v) => fmtNum(v, Math.abs(v) < 10 ? 1 : 0))) }],
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
     };
@@ -103,6 +104,7 @@
     if (!state.charts['chart-loss'] || state.charts['chart-loss'].glmKey !== lossKey) {
       makeChart('chart-loss', lossEl, state.objectives.map((o, i) => ({
         label: o, stroke: colorFor(o, i), width: o === 'total' ? 2 : 1.5, spanGaps: true,
+        dash: o === 'total' ? [6, 4] : undefined,
         value: (u, v) => fmtNum(v, 4),
       })), 'loss', lossData);
       state.charts['chart-loss'].glmKey = lossKey;
@@ -112,7 +114,8 @@
     const lrData = [state.steps, state.lr];
     if (!state.charts['chart-lr']) {
       makeChart('chart-lr', $('chart-lr'), [{ label: 'lr', stroke: '#9b51e0', width: 1.5,
-        value: (u, v) => (v == null ? '–' : v.toExponential(2)) }], 'lr', lrData);
+        value: (u, v) => (v == null ? '–' : v.toExponential(2)) }], 'lr', lrData,
+        (u, vals) => vals.map((v) => (v === 0 ? '0' : v.toExponential(1))));
     } else {
       state.charts['chart-lr'].setData(lrData);
     }
@@ -195,8 +198,8 @@
     }), 'no objectives yet');
 
     fillTable('nodes', (s.nodes || []).map((n) => '<tr><td>' + esc(n.id) + '</td><td>' + esc(n.address || '') +
-      '</td><td>' + badge(n.state) + '</td><td>' + fmtAgo(n.last_heartbeat_ms, now) + '</td><td>' + (n.num_cpus || 0) +
-      '</td><td>' + (n.num_gpus || 0) + '</td><td>' + (n.num_actors || 0) + '</td></tr>'), 'no nodes registered');
+      '</td><td>' + badge(n.state) + '</td><td>' + fmtAgo(n.last_heartbeat_ms, now) + '</td><td>' + (n.num_cpus || 0) + ' / ' +
+      (n.num_gpus || 0) + '</td><td>' + (n.num_actors || 0) + '</td></tr>'), 'no nodes registered');
 
     fillTable('actors', (s.actors || []).map((a) => '<tr><td>' + esc(a.id) + '</td><td>' + esc(a.kind) + '</td><td>' +
       esc(a.node_id) + '</td><td>' + badge(a.state) + '</td><td>' + (a.restarts || 0) + '</td></tr>'), 'no actors');
