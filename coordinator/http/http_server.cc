@@ -1,0 +1,196 @@
+#include "coordinator/http/http_server.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "common/options.h"
+#include "coordinator/http/prometheus_text.h"
+#include "coordinator/http/web_assets.h"
+
+namespace glm::http {
+
+Status HttpServerOptions::Validate() const {
+  GLM_RETURN_IF_ERROR(RequireNonEmpty("http-address", address));
+  GLM_RETURN_IF_ERROR(RequireInRange("http-port", port, 0, 65535));
+  GLM_RETURN_IF_ERROR(RequireAtLeast("http-threads", num_threads, 1));
+  GLM_RETURN_IF_ERROR(RequireAtLeast("http-poll-interval-ms", poll_interval_ms, 100));
+  return Status::Ok();
+}
+
+class HttpServer::Impl {
+ public:
+  Impl(const HttpServerOptions& options, MetricsRegistry* registry, StatusProvider* provider,
+       GlmMetrics* glm_metrics)
+      : options_(options), registry_(registry), provider_(provider), glm_metrics_(glm_metrics) {}
+
+  ~Impl() { Stop(); }
+
+  Status Start() {
+    const int threads = options_.num_threads;
+    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server_.set_read_timeout(5, 0);
+    server_.set_write_timeout(5, 0);
+    server_.set_keep_alive_timeout(5);
+    // httplib's default sets SO_REUSEPORT, which lets a second coordinator
+    // silently share the port; SO_REUSEADDR alone still allows a quick restart.
+    server_.set_socket_options([](int sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
+    Route();
+    if (options_.port == 0) {
+      port_ = server_.bind_to_any_port(options_.address);
+      if (port_ < 0) {
+        return UnavailableError("HTTP server cannot bind " + options_.address +
+                                " (any port); check --http-address");
+      }
+    } else {
+      if (!server_.bind_to_port(options_.address, options_.port)) {
+        return UnavailableError("HTTP server cannot bind " + options_.address + ":" +
+                                std::to_string(options_.port) +
+                                " (in use, or not an address of this machine); choose another "
+                                "--http-port or --http-address");
+      }
+      port_ = options_.port;
+    }
+    thread_ = std::thread([this] {
+      server_.listen_after_bind();
+      listen_returned_ = true;
+    });
+    // httplib's stop() is a no-op until the accept loop runs; wait for it so
+    // that Stop() right after Start() cannot leave the thread running.
+    while (!server_.is_running() && !listen_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return Status::Ok();
+  }
+
+  void Stop() {
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  int port() const { return port_; }
+  const HttpServerOptions& options() const { return options_; }
+
+ private:
+  // Bounded label values for glm_http_requests_total.
+  static std::string PathLabel(const std::string& path) {
+    for (const char* known : {"/", "/metrics", "/api/status", "/healthz", "/readyz"}) {
+      if (path == known) return path;
+    }
+    if (path.rfind("/static/", 0) == 0) return "/static";
+    return "other";
+  }
+
+  void Route() {
+    server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      if (glm_metrics_ != nullptr) {
+        glm_metrics_->http_requests->WithLabels({PathLabel(req.path), std::to_string(res.status)})
+            ->Increment();
+      }
+    });
+    server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      if (glm_metrics_ != nullptr) {
+        StatusQuery query;
+        query.max_history_points = 1;  // only the last step's losses
+        glm_metrics_->RecordClusterState(provider_->GetStatus(query));
+      }
+      res.set_content(WritePrometheusText(*registry_), kPrometheusContentType);
+    });
+    server_.Get("/api/status", [this](const httplib::Request& req, httplib::Response& res) {
+      StatusQuery query;
+      if (Status s = ParseQuery(req, &query); !s.ok()) {
+        res.status = 400;
+        res.set_content(nlohmann::json{{"error", s.message()}}.dump(), "application/json");
+        return;
+      }
+      nlohmann::json body = ToJson(provider_->GetStatus(query));
+      body["poll_interval_ms"] = options_.poll_interval_ms;
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(body.dump(), "application/json");
+    });
+    server_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("ok\n", "text/plain");
+    });
+    server_.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+      std::string reason;
+      if (provider_->IsReady(&reason)) {
+        res.set_content("ready\n", "text/plain");
+      } else {
+        res.status = 503;
+        res.set_content("not ready: " + reason + "\n", "text/plain");
+      }
+    });
+    server_.Get(R"(/(|index\.html|static/[A-Za-z0-9._-]+))",
+                [](const httplib::Request& req, httplib::Response& res) {
+                  const WebAsset* asset = FindWebAsset(req.path == "/" ? "/index.html" : req.path);
+                  if (asset == nullptr) {
+                    res.status = 404;
+                    res.set_content("not found\n", "text/plain");
+                    return;
+                  }
+                  res.set_header("Cache-Control", "no-cache");
+                  res.set_content(asset->data.data(), asset->data.size(),
+                                  std::string(asset->content_type).c_str());
+                });
+  }
+
+  static Status ParseQuery(const httplib::Request& req, StatusQuery* query) {
+    auto parse = [&](const char* name, int64_t lo, int64_t* out) -> Status {
+      if (!req.has_param(name)) return Status::Ok();
+      const std::string text = req.get_param_value(name);
+      try {
+        size_t used = 0;
+        long long v = std::stoll(text, &used);
+        if (used != text.size() || v < lo) throw std::invalid_argument(name);
+        *out = v;
+      } catch (const std::exception&) {
+        return InvalidArgumentError(std::string("query parameter ") + name + "='" + text +
+                                    "' must be an integer >= " + std::to_string(lo));
+      }
+      return Status::Ok();
+    };
+    int64_t max_history = query->max_history_points;
+    GLM_RETURN_IF_ERROR(parse("history_after", -1, &query->history_after_step));
+    GLM_RETURN_IF_ERROR(parse("max_history", 0, &max_history));
+    query->max_history_points = static_cast<int>(std::min<int64_t>(max_history, 100000));
+    return Status::Ok();
+  }
+
+  const HttpServerOptions options_;
+  MetricsRegistry* const registry_;
+  StatusProvider* const provider_;
+  GlmMetrics* const glm_metrics_;
+  httplib::Server server_;
+  std::thread thread_;
+  std::atomic<bool> listen_returned_{false};
+  int port_ = -1;
+};
+
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                        MetricsRegistry* registry,
+                                                        StatusProvider* provider,
+                                                        GlmMetrics* glm_metrics) {
+  GLM_RETURN_IF_ERROR(options.Validate());
+  GLM_CHECK(registry != nullptr && provider != nullptr) << "HttpServer needs a registry and a provider";
+  auto impl = std::make_unique<Impl>(options, registry, provider, glm_metrics);
+  GLM_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() { Stop(); }
+
+int HttpServer::port() const { return impl_->port(); }
+
+std::string HttpServer::url() const {
+  std::string host = impl_->options().address;
+  if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
+  return "http://" + host + ":" + std::to_string(impl_->port());
+}
+
+void HttpServer::Stop() { impl_->Stop(); }
+
+}  // namespace glm::http
