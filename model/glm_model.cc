@@ -1,6 +1,7 @@
 #include "model/glm_model.h"
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "common/check.h"
@@ -17,7 +18,38 @@ torch::nn::LayerNorm MakeLayerNorm(const GlmConfig& c) {
       torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layernorm_epsilon).elementwise_affine(true));
 }
 
+uint64_t SplitMix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 }  // namespace
+
+torch::Tensor Dropout(const torch::Tensor& x, double p, bool training) {
+  if (!training || p <= 0) return x;
+  // One draw from the default generator seeds this mask.
+  const auto seed = static_cast<uint64_t>(torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kInt64)
+                                              .item<int64_t>());
+  torch::Tensor mask = torch::empty(x.sizes(), x.options().device(torch::kCPU).requires_grad(false));
+  const int64_t n = mask.numel();
+  // Keep an element iff its 32 random bits are >= p * 2^32.
+  const auto threshold = static_cast<uint64_t>(p * 4294967296.0);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, mask.scalar_type(), "glm_dropout", [&] {
+    auto* out = mask.data_ptr<scalar_t>();
+    const auto keep = static_cast<scalar_t>(1.0 / (1.0 - p));
+    const auto drop = static_cast<scalar_t>(0);
+    at::parallel_for(0, (n + 1) / 2, 8192, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        // Two elements per 64-bit draw.
+        const uint64_t r = SplitMix64(seed + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull);
+        out[2 * i] = (r & 0xFFFFFFFFull) >= threshold ? keep : drop;
+        if (2 * i + 1 < n) out[2 * i + 1] = (r >> 32) >= threshold ? keep : drop;
+      }
+    });
+  });
+  return x * mask.to(x.device());
+}
 
 torch::Tensor BuildAttentionMask(const torch::Tensor& sep, int64_t query_length, int64_t memory_length) {
   auto opts = torch::TensorOptions().dtype(torch::kInt64).device(sep.device());
@@ -33,11 +65,10 @@ torch::Tensor BuildAttentionMask(const torch::Tensor& sep, int64_t query_length,
 // --- GlmSelfAttention ---
 
 GlmSelfAttentionImpl::GlmSelfAttentionImpl(const GlmConfig& c)
-    : num_heads_(c.num_attention_heads), head_size_(c.head_size()) {
+    : num_heads_(c.num_attention_heads), head_size_(c.head_size()), attention_dropout_(c.attention_dropout) {
   query_key_value = register_module(
       "query_key_value", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, 3 * c.hidden_size)));
   dense = register_module("dense", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, c.hidden_size)));
-  attention_dropout = register_module("attention_dropout", torch::nn::Dropout(c.attention_dropout));
 }
 
 torch::Tensor GlmSelfAttentionImpl::forward(const torch::Tensor& a, const torch::Tensor& mem_normed,
@@ -59,7 +90,7 @@ torch::Tensor GlmSelfAttentionImpl::forward(const torch::Tensor& a, const torch:
   torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2));  // (B, N, S, T)
   scores.masked_fill_(masked, kMaskedScore);
   torch::Tensor probs = torch::softmax(scores, -1);  // (B, N, S, T)
-  if (is_training() && attention_dropout->options.p() > 0) probs = attention_dropout(probs);
+  probs = Dropout(probs, attention_dropout_, is_training());
   torch::Tensor context = torch::matmul(probs, v);  // (B, N, S, d)
   context = context.permute({0, 2, 1, 3}).reshape({batch, query_length, num_heads_ * head_size_});  // (B, S, H)
   return dense(context);
@@ -81,24 +112,20 @@ torch::Tensor GlmMlpImpl::forward(const torch::Tensor& b) {
 
 // --- GlmLayer ---
 
-GlmLayerImpl::GlmLayerImpl(const GlmConfig& c) {
+GlmLayerImpl::GlmLayerImpl(const GlmConfig& c) : hidden_dropout_(c.hidden_dropout) {
   input_layernorm = register_module("input_layernorm", MakeLayerNorm(c));
   attention = register_module("attention", GlmSelfAttention(c));
   post_attention_layernorm = register_module("post_attention_layernorm", MakeLayerNorm(c));
   mlp = register_module("mlp", GlmMlp(c));
-  output_dropout = register_module("output_dropout", torch::nn::Dropout(c.hidden_dropout));
 }
 
 torch::Tensor GlmLayerImpl::forward(const torch::Tensor& h, const torch::Tensor& mem,
                                     const torch::Tensor& masked) {
-  const bool drop = is_training() && output_dropout->options.p() > 0;
   torch::Tensor mem_normed = mem.defined() ? input_layernorm(mem) : torch::Tensor();
   torch::Tensor attn = attention(input_layernorm(h), mem_normed, masked);  // (B, S, H)
-  if (drop) attn = output_dropout(attn);
-  torch::Tensor x = h + attn;                          // (B, S, H)
-  torch::Tensor m = mlp(post_attention_layernorm(x));  // (B, S, H)
-  if (drop) m = output_dropout(m);
-  return x + m;
+  torch::Tensor x = h + Dropout(attn, hidden_dropout_, is_training());    // (B, S, H)
+  torch::Tensor m = mlp(post_attention_layernorm(x));                      // (B, S, H)
+  return x + Dropout(m, hidden_dropout_, is_training());
 }
 
 // --- GlmTransformer ---
@@ -111,7 +138,6 @@ GlmTransformerImpl::GlmTransformerImpl(const GlmConfig& c) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_layers; ++i) layers->push_back(GlmLayer(c));
   final_layernorm = register_module("final_layernorm", MakeLayerNorm(c));
-  embedding_dropout = register_module("embedding_dropout", torch::nn::Dropout(c.hidden_dropout));
 }
 
 // --- GlmModel ---
@@ -169,7 +195,7 @@ torch::Tensor GlmModelImpl::Run(const torch::Tensor& tokens, const torch::Tensor
 
   torch::Tensor h = word_embeddings(tokens) + transformer->position_embeddings(position_ids) +
                     transformer->block_position_embeddings(block_position_ids);  // (B, S, H)
-  if (is_training() && config_.hidden_dropout > 0) h = transformer->embedding_dropout(h);
+  h = Dropout(h, config_.hidden_dropout, is_training());
   torch::Tensor masked = BuildAttentionMask(row_sep.to(tokens.device()), query_length, memory_length);
 
   if (memory_out != nullptr) memory_out->clear();

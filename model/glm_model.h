@@ -58,11 +58,11 @@ class GlmSelfAttentionImpl : public torch::nn::Module {
 
   torch::nn::Linear query_key_value{nullptr};  // (3H, H): rows [Q; K; V]
   torch::nn::Linear dense{nullptr};            // (H, H)
-  torch::nn::Dropout attention_dropout{nullptr};
 
  private:
   int64_t num_heads_;
   int64_t head_size_;
+  double attention_dropout_;
 };
 TORCH_MODULE(GlmSelfAttention);
 
@@ -89,7 +89,9 @@ class GlmLayerImpl : public torch::nn::Module {
   GlmSelfAttention attention{nullptr};
   torch::nn::LayerNorm post_attention_layernorm{nullptr};
   GlmMlp mlp{nullptr};
-  torch::nn::Dropout output_dropout{nullptr};
+
+ private:
+  double hidden_dropout_;
 };
 TORCH_MODULE(GlmLayer);
 
@@ -102,7 +104,6 @@ class GlmTransformerImpl : public torch::nn::Module {
   torch::nn::Embedding block_position_embeddings{nullptr};  // (P+1, H)
   torch::nn::ModuleList layers{nullptr};                    // L x GlmLayer
   torch::nn::LayerNorm final_layernorm{nullptr};
-  torch::nn::Dropout embedding_dropout{nullptr};
 };
 TORCH_MODULE(GlmTransformer);
 
@@ -167,6 +168,14 @@ TORCH_MODULE(GlmModel);
 // key j (0-based over memory then new tokens) is visible iff j < M, or
 // j - M < sep[b], or j - M <= i. sep: (B) int64.
 torch::Tensor BuildAttentionMask(const torch::Tensor& sep, int64_t query_length, int64_t memory_length);
+
+// Inverted dropout: x * m / (1 - p) with m ~ Bernoulli(1 - p) per element,
+// x itself when !training or p == 0. The mask comes from a counter-based
+// generator (splitmix64 over the element index, seeded from LibTorch's
+// default generator, so torch::manual_seed makes it reproducible), filled in
+// parallel: LibTorch 1.13's CPU bernoulli_ draws element by element and was
+// 15% of a training step. Differentiable (the gradient is g * m / (1 - p)).
+torch::Tensor Dropout(const torch::Tensor& x, double p, bool training);
 
 // Parameter names in the reference order (the order of named_parameters()).
 std::vector<std::string> ParameterNames(const GlmConfig& config);

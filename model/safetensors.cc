@@ -273,7 +273,7 @@ Status LoadParameters(const SafetensorsFile& file, GlmModel& model) {
                                   "' (not a parameter of this GLM config)");
     }
   }
-  torch::NoGradGuard no_grad;
+  // Check everything before copying anything: a refused file leaves the model unchanged.
   for (auto& p : params) {
     const SafetensorsEntry* e = by_name[p.key()];
     if (e->shape != p.value().sizes().vec()) {
@@ -284,7 +284,10 @@ Status LoadParameters(const SafetensorsFile& file, GlmModel& model) {
       return InvalidArgumentError(file.path() + ": tensor '" + e->name + "' has dtype " + e->dtype +
                                   ", expected a floating type");
     }
-    GLM_ASSIGN_OR_RETURN(torch::Tensor t, file.Read(e->name));
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& p : params) {
+    GLM_ASSIGN_OR_RETURN(torch::Tensor t, file.Read(by_name[p.key()]->name));
     p.value().copy_(t);
   }
   return Status::Ok();

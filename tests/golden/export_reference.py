@@ -29,6 +29,7 @@ import math
 import os
 import struct
 import sys
+import tempfile
 import types
 
 import torch
@@ -83,7 +84,8 @@ def load_reference(reference):
 
     transformer.get_cuda_rng_tracker = lambda: NoRngTracker()
     if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("gloo", init_method="tcp://127.0.0.1:29533", rank=0, world_size=1)
+        store = os.path.join(tempfile.mkdtemp(prefix="glm-ref-"), "store")
+        torch.distributed.init_process_group("gloo", init_method="file://" + store, rank=0, world_size=1)
     mpu.initialize_model_parallel(1)
     spec = importlib.util.spec_from_file_location("model.modeling_glm",
                                                   os.path.join(reference, "model", "modeling_glm.py"))

@@ -270,6 +270,25 @@ TEST(GlmModelTest, DropoutIsActiveOnlyInTraining) {
   EXPECT_TRUE(torch::equal(a, b));
 }
 
+TEST(GlmModelTest, DropoutKeepsOneMinusPScaledAndIsReproducible) {
+  torch::Tensor x = torch::ones({1000, 1000}, torch::kFloat32);
+  torch::manual_seed(11);
+  torch::Tensor y = Dropout(x, 0.25, /*training=*/true);
+  const double kept = (y != 0).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(kept, 0.75, 0.003);
+  EXPECT_NEAR(y.max().item<double>(), 1.0 / 0.75, 1e-6);
+  EXPECT_NEAR(y.mean().item<double>(), 1.0, 0.005);
+  torch::manual_seed(11);
+  EXPECT_TRUE(torch::equal(Dropout(x, 0.25, true), y));
+  EXPECT_FALSE(torch::equal(Dropout(x, 0.25, true), y));  // the next draw differs
+  EXPECT_TRUE(Dropout(x, 0.25, /*training=*/false).is_same(x));
+  // Gradient flows through the kept elements only.
+  torch::Tensor a = torch::ones({64}, torch::TensorOptions().requires_grad(true));
+  torch::Tensor b = Dropout(a, 0.5, true);
+  b.sum().backward();
+  EXPECT_TRUE(torch::equal(a.grad(), b.detach()));
+}
+
 // --- Batch and loss ---
 
 Sample MakeSample(Objective o, std::vector<int32_t> tokens, int32_t sep) {
@@ -446,6 +465,13 @@ TEST_F(SafetensorsFailureTest, RefusesMisShapedTensorNamingIt) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find(t[3].first), std::string::npos) << s;
   EXPECT_NE(s.message().find("shape [5]"), std::string::npos) << s;
+  // A refused file leaves the model untouched.
+  GlmModel target(GlmModelOptions{config_, 77});
+  torch::Tensor before = target->named_parameters()["word_embeddings.weight"].clone();
+  auto file = SafetensorsFile::Open(dir_ + "/w.safetensors");
+  ASSERT_TRUE(file.ok());
+  EXPECT_FALSE(LoadParameters(**file, target).ok());
+  EXPECT_TRUE(torch::equal(target->named_parameters()["word_embeddings.weight"], before));
 }
 
 TEST_F(SafetensorsFailureTest, RefusesTruncatedFileNamingTheTensor) {
