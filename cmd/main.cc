@@ -7,6 +7,13 @@
 #include "cmd/commands.h"
 #include "model/torch_env.h"
 
+namespace glm::cmd {
+// Data pipeline commands (cmd/tokenizer.cc, cmd/corrupt.cc, cmd/bench_corrupt.cc).
+void RegisterTokenizerCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterCorruptCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterBenchCorruptCommand(CLI::App* app, CommandRegistry* registry);
+}  // namespace glm::cmd
+
 int main(int argc, char** argv) {
   glm::model::ReexecWithFasterBlasKernelIfNeeded(argv);
   CLI::App app{
@@ -36,11 +43,8 @@ int main(int argc, char** argv) {
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "keys", "Generate CURVE key pairs for a cluster",
                                    &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "tokenizer",
-                                   "Train a SentencePiece tokenizer; encode and decode text",
-                                   &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "corrupt",
-                                   "Show the GLM training samples built from a corpus", &registry);
+  glm::cmd::RegisterTokenizerCommand(&app, &registry);
+  glm::cmd::RegisterCorruptCommand(&app, &registry);
   glm::cmd::RegisterPlannedCommand(&app, "store", "Inspect, verify and export a shard store",
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "model", "Model presets: parameters and memory",
@@ -60,6 +64,7 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterPlannedCommand(&app, "plot", "Draw loss curves from a run's metrics.jsonl",
                                    &registry);
   glm::cmd::RegisterBenchCommand(&app, &registry);
+  glm::cmd::RegisterBenchCorruptCommand(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
   try {
