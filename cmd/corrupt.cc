@@ -74,11 +74,13 @@ std::string ShowPartA(const GlmTokenizer& tok, const Sample& s, const Colors& c)
       if (!run.empty()) out += DecodeRun(tok, run);
       run.clear();
       const bool is_mask = t == ids.mask || t == ids.smask || t == ids.gmask;
+      // Decoded runs lose the space before their first word: put it back.
+      if (!out.empty() && out.back() != ' ') out += ' ';
       out += is_mask ? c.mask : c.special;
       out += std::string(dataloader::kSpecialTokenPieces[t]);
       if (is_mask) out += "#" + std::to_string(mask_number++);
       out += c.reset;
-      if (!is_mask) out += ' ';
+      out += ' ';
     } else {
       run.push_back(t);
     }

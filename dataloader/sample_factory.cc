@@ -160,13 +160,17 @@ Status SampleFactory::MakeInto(Objective o, uint32_t epoch, uint64_t index, Samp
           covered += span.second - span.first;
           if (covered >= threshold) break;
         }
+        // The reference shuffles the chosen sentences again for Part B: a
+        // uniform permutation of them, applied here to their sorted order.
+        SortSpans(&s.chosen);
+        s.permutation.resize(s.chosen.size());
+        for (size_t j = 0; j < s.chosen.size(); ++j) s.permutation[j] = static_cast<int32_t>(j);
         if (options_.shuffle_spans) {
-          rng.Shuffle(s.chosen.data(), static_cast<uint32_t>(s.chosen.size()));
-        } else {
-          std::sort(s.chosen.begin(), s.chosen.end());
+          rng.Shuffle(s.permutation.data(), static_cast<uint32_t>(s.permutation.size()));
         }
-        BuildBlockSample(x, n, s.chosen, options_.task_masks ? ids.smask : ids.mask, ids, 0.0,
-                         &rng, &s.order, out);
+        BuildBlockSampleSorted(x, n, s.chosen, s.permutation,
+                               options_.task_masks ? ids.smask : ids.mask, ids, 0.0, &rng,
+                               &s.order, out);
         break;
       }
       case Objective::kDocument: {
@@ -193,7 +197,9 @@ Status SampleFactory::MakeInto(Objective o, uint32_t epoch, uint64_t index, Samp
           const int32_t placed = PlaceSpans(s.regions, s.lengths, options_.mask_ratio, &rng,
                                             &s.spans, &s.places);
           GLM_CHECK_EQ(placed, 1) << "a single-document span of " << g << " in n = " << n;
-          BuildBlockSample(x, n, s.spans, mask_id, ids, 0.0, &rng, &s.order, out);
+          s.permutation.assign(1, 0);
+          BuildBlockSampleSorted(x, n, s.spans, s.permutation, mask_id, ids, 0.0, &rng, &s.order,
+                                 out);
         }
         break;
       }
