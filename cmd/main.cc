@@ -8,6 +8,13 @@
 #include "cmd/model_commands.h"
 #include "model/torch_env.h"
 
+namespace glm::cmd {
+// Data pipeline commands (cmd/tokenizer.cc, cmd/corrupt.cc, cmd/bench_corrupt.cc).
+void RegisterTokenizerCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterCorruptCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterBenchCorruptCommand(CLI::App* app, CommandRegistry* registry);
+}  // namespace glm::cmd
+
 int main(int argc, char** argv) {
   glm::model::ReexecWithFasterBlasKernelIfNeeded(argv);
   CLI::App app{
@@ -33,14 +40,11 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterPlannedCommand(&app, "checkpoint", "Ask a running job to checkpoint now",
                                    &registry);
   glm::cmd::RegisterKeysCommand(&app, &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "tokenizer",
-                                   "Train a SentencePiece tokenizer; encode and decode text",
-                                   &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "corrupt",
-                                   "Show the GLM training samples built from a corpus", &registry);
   glm::cmd::RegisterModelCommand(&app, &registry);
   glm::cmd::RegisterForwardCommand(&app, &registry);
   glm::cmd::RegisterStoreCommand(&app, &registry);
+  glm::cmd::RegisterTokenizerCommand(&app, &registry);
+  glm::cmd::RegisterCorruptCommand(&app, &registry);
   glm::cmd::RegisterPlannedCommand(&app, "infill", "Fill [MASK]/[sMASK]/[gMASK] blanks in text",
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "eval", "Zero-shot perplexity and cloze accuracy",
@@ -56,6 +60,7 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterBenchCommand(&app, &registry);
   glm::cmd::RegisterBenchTrainCommand(&app, &registry);
   glm::cmd::RegisterBenchStore(&app, &registry);
+  glm::cmd::RegisterBenchCorruptCommand(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
   try {

@@ -1,6 +1,8 @@
 #include "dataloader/blocks.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "common/check.h"
 
@@ -26,6 +28,12 @@ SpanLengthSampler::SpanLengthSampler(double lambda, int32_t max_length_exclusive
     uint64_t t = static_cast<uint64_t>(std::floor(cum / total * 4294967296.0));
     if (i + 1 == w.size() || t > (1ULL << 32)) t = 1ULL << 32;
     thresholds_.push_back(t);
+  }
+  first_candidate_.resize(256);
+  for (uint64_t b = 0; b < 256; ++b) {
+    int32_t k = 0;
+    while (thresholds_[k] <= (b << 24)) ++k;
+    first_candidate_[b] = k;
   }
 }
 
@@ -140,12 +148,29 @@ void SentenceSpans(const int32_t* x, int32_t n, const VocabInfo& vocab, std::vec
 void BuildBlockSample(const int32_t* x, int32_t n, const std::vector<Span>& spans,
                       int32_t mask_id, const SpecialTokenIds& ids, double dblock_prob,
                       SampleRng* rng, std::vector<int32_t>* order, Sample* out) {
+  // Sort a copy by start and express the given order as a permutation of it.
   const int32_t m = static_cast<int32_t>(spans.size());
+  std::vector<Span> sorted(spans);
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<int32_t> permutation(m);
+  for (int32_t j = 0; j < m; ++j) {
+    permutation[j] = static_cast<int32_t>(
+        std::lower_bound(sorted.begin(), sorted.end(), spans[j]) - sorted.begin());
+  }
+  BuildBlockSampleSorted(x, n, sorted, permutation, mask_id, ids, dblock_prob, rng, order, out);
+}
+
+void BuildBlockSampleSorted(const int32_t* x, int32_t n, const std::vector<Span>& sorted,
+                            const std::vector<int32_t>& permutation, int32_t mask_id,
+                            const SpecialTokenIds& ids, double dblock_prob, SampleRng* rng,
+                            std::vector<int32_t>* mask_positions, Sample* out) {
+  const int32_t m = static_cast<int32_t>(sorted.size());
   int32_t masked = 0;
-  for (const Span& s : spans) masked += s.second - s.first;
+  for (const Span& s : sorted) masked += s.second - s.first;
   const int32_t sep = n - masked + m;
-  const int32_t total = sep + masked + m;  // = n + m
-  out->spans = spans;
+  const int32_t total = sep + masked + m;  // n + 2m
+  out->spans.resize(m);
+  for (int32_t j = 0; j < m; ++j) out->spans[j] = sorted[permutation[j]];
   out->sep = sep;
   out->tokens.resize(total);
   out->targets.resize(total);
@@ -158,53 +183,40 @@ void BuildBlockSample(const int32_t* x, int32_t n, const std::vector<Span>& span
   int32_t* pos = out->position_ids.data();
   int32_t* blk = out->block_position_ids.data();
 
-  // order[k] = index (in `spans`) of the k-th span from the left.
-  order->resize(2 * m);
-  for (int32_t i = 0; i < m; ++i) (*order)[i] = i;
-  for (int32_t i = 1; i < m; ++i) {
-    const int32_t v = (*order)[i];
-    int32_t j = i;
-    while (j > 0 && spans[(*order)[j - 1]].first > spans[v].first) {
-      (*order)[j] = (*order)[j - 1];
-      --j;
-    }
-    (*order)[j] = v;
-  }
-
-  // Part A: the text with each span replaced by one mask; positions 0..sep-1.
-  // The k-th span from the left gets its mask at start - (tokens removed by
-  // the spans before it) + k; remember it per span index in order[m + idx].
-  int32_t a = 0, last = 0, removed = 0;
+  // Part A: the text with each span replaced by one mask; positions 0..sep-1
+  // (so a span's collapsed position is its mask's index in Part A).
+  mask_positions->resize(m);
+  int32_t a = 0, last = 0;
   for (int32_t k = 0; k < m; ++k) {
-    const int32_t idx = (*order)[k];
-    const Span& s = spans[idx];
-    for (int32_t i = last; i < s.first; ++i) tok[a++] = x[i];
-    (*order)[m + idx] = s.first - removed + k;
+    const Span& s = sorted[k];
+    std::memcpy(tok + a, x + last, sizeof(int32_t) * (s.first - last));
+    a += s.first - last;
+    (*mask_positions)[k] = a;
     tok[a++] = mask_id;
-    removed += s.second - s.first;
     last = s.second;
   }
-  for (int32_t i = last; i < n; ++i) tok[a++] = x[i];
+  std::memcpy(tok + a, x + last, sizeof(int32_t) * (n - last));
+  a += n - last;
   GLM_CHECK_EQ(a, sep);
-  for (int32_t i = 0; i < sep; ++i) {
-    tgt[i] = tok[i];
-    loss[i] = 0;
-    pos[i] = i;
-    blk[i] = 0;
-  }
+  std::memcpy(tgt, tok, sizeof(int32_t) * sep);
+  std::memset(loss, 0, sep);
+  std::memset(blk, 0, sizeof(int32_t) * sep);
+  for (int32_t i = 0; i < sep; ++i) pos[i] = i;
 
-  // Part B in the given order.
+  // Part B in permutation order: [sop] + span -> span + [eop].
   int32_t b = sep;
   for (int32_t j = 0; j < m; ++j) {
-    const Span& s = spans[j];
-    const int32_t mask_pos = (*order)[m + j];
+    const int32_t k = permutation[j];
+    const Span& s = sorted[k];
     const int32_t len = s.second - s.first;
+    const int32_t mask_pos = (*mask_positions)[k];
     tok[b] = ids.sop;
-    for (int32_t i = 0; i < len; ++i) {
-      int32_t t = x[s.first + i];
-      if (dblock_prob > 0 && rng->Bernoulli(dblock_prob)) t = ids.dblock;
-      tok[b + 1 + i] = t;
-      tgt[b + i] = x[s.first + i];
+    std::memcpy(tok + b + 1, x + s.first, sizeof(int32_t) * len);
+    std::memcpy(tgt + b, x + s.first, sizeof(int32_t) * len);
+    if (dblock_prob > 0) {
+      for (int32_t i = 0; i < len; ++i) {
+        if (rng->Bernoulli(dblock_prob)) tok[b + 1 + i] = ids.dblock;
+      }
     }
     tgt[b + len] = ids.eop;
     for (int32_t i = 0; i <= len; ++i) {
@@ -234,20 +246,19 @@ void BuildSuffixSample(const int32_t* x, int32_t n, int32_t g, int32_t mask_id,
   uint8_t* loss = out->loss_mask.data();
   int32_t* pos = out->position_ids.data();
   int32_t* blk = out->block_position_ids.data();
-  for (int32_t i = 0; i < d; ++i) {
-    tok[i] = tgt[i] = x[i];
-    loss[i] = 0;
-    pos[i] = i;
-    blk[i] = 0;
-  }
+  std::memcpy(tok, x, sizeof(int32_t) * d);
+  std::memcpy(tgt, x, sizeof(int32_t) * d);
+  std::memset(loss, 0, d);
+  std::memset(blk, 0, sizeof(int32_t) * d);
+  for (int32_t i = 0; i < d; ++i) pos[i] = i;
   tok[d] = tgt[d] = mask_id;
   loss[d] = 0;
   pos[d] = d;
   blk[d] = 0;
   tok[d + 1] = ids.sop;
-  for (int32_t i = 0; i < g - 1; ++i) tok[d + 2 + i] = x[d + i];
+  std::memcpy(tok + d + 2, x + d, sizeof(int32_t) * (g - 1));
+  std::memcpy(tgt + d + 1, x + d, sizeof(int32_t) * g);
   for (int32_t i = 0; i < g; ++i) {
-    tgt[d + 1 + i] = x[d + i];
     loss[d + 1 + i] = x[d + i] != ids.cls ? 1 : 0;
     pos[d + 1 + i] = d;
     blk[d + 1 + i] = i + 1;

@@ -32,7 +32,9 @@ class SpanLengthSampler {
 
   int32_t Draw(SampleRng* rng) const {
     const uint64_t u = rng->NextU32();
-    int32_t k = 0;
+    // Start at the first length whose threshold can exceed u (by its top
+    // byte), then scan: about one comparison per draw.
+    int32_t k = first_candidate_[u >> 24];
     while (u >= thresholds_[k]) ++k;
     return k + 1;
   }
@@ -42,6 +44,7 @@ class SpanLengthSampler {
 
  private:
   std::vector<uint64_t> thresholds_;  // [max-1]: cumulative probability * 2^32, last = 2^32
+  std::vector<int32_t> first_candidate_;  // [256]: first k with thresholds_[k] > (b << 24)
   std::vector<double> probabilities_;
 };
 
@@ -86,6 +89,14 @@ void SentenceSpans(const int32_t* x, int32_t n, const VocabInfo& vocab, std::vec
 void BuildBlockSample(const int32_t* x, int32_t n, const std::vector<Span>& spans,
                       int32_t mask_id, const SpecialTokenIds& ids, double dblock_prob,
                       SampleRng* rng, std::vector<int32_t>* order, Sample* out);
+
+// The same with the spans given sorted by start and Part B's order as a
+// permutation: Part B's j-th span is sorted[permutation[j]]. The hot path:
+// no sorting. `mask_positions` is scratch.
+void BuildBlockSampleSorted(const int32_t* x, int32_t n, const std::vector<Span>& sorted,
+                            const std::vector<int32_t>& permutation, int32_t mask_id,
+                            const SpecialTokenIds& ids, double dblock_prob, SampleRng* rng,
+                            std::vector<int32_t>* mask_positions, Sample* out);
 
 // 2.6 suffix (prefix-LM) layout with generated length g (1 <= g <= n-1):
 // x[0:D] + [gMASK, sop] + x[D:n-1] -> x[0:D] + [gMASK] + x[D:n], D = n - g,

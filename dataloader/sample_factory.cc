@@ -13,12 +13,12 @@ namespace {
 
 // Per-thread buffers so that the hot path allocates nothing once warm.
 struct Scratch {
-  std::vector<int32_t> raw;
   std::vector<int32_t> doc;
   std::vector<int32_t> other;
   std::vector<int32_t> lengths;
   std::vector<int32_t> places;
   std::vector<int32_t> order;
+  std::vector<int32_t> permutation;
   std::vector<Region> regions;
   std::vector<Span> spans;
   std::vector<Span> chosen;
@@ -27,6 +27,21 @@ struct Scratch {
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
   return scratch;
+}
+
+// Insertion sort by start: the spans of one region are already in order.
+void SortSpans(std::vector<Span>* spans) {
+  Span* v = spans->data();
+  const size_t m = spans->size();
+  for (size_t i = 1; i < m; ++i) {
+    const Span x = v[i];
+    size_t j = i;
+    while (j > 0 && v[j - 1].first > x.first) {
+      v[j] = v[j - 1];
+      --j;
+    }
+    v[j] = x;
+  }
 }
 
 // Stream ids: the attempt number in the low bits; the high bits are free for
@@ -91,12 +106,14 @@ Status SampleFactory::MakeInto(Objective o, uint32_t epoch, uint64_t index, Samp
   for (int32_t attempt = 0; attempt < options_.max_attempts; ++attempt) {
     const bool last_attempt = attempt + 1 == options_.max_attempts;
     SampleRng rng(key, kAttemptStream + static_cast<uint32_t>(attempt), index);
-    GLM_RETURN_IF_ERROR(BuildRawSample(*documents_, vocab_, raw_options, &rng, &s.doc, &s.raw));
+    // The raw sample is built straight into out->source (no copy).
+    std::vector<int32_t>& raw = out->source;
+    GLM_RETURN_IF_ERROR(BuildRawSample(*documents_, vocab_, raw_options, &rng, &s.doc, &raw));
     if (options_.short_seq_prob > 0 && rng.Bernoulli(options_.short_seq_prob)) {
-      ShortenRawSample(vocab_, options_.seq_length, &rng, &s.raw, &s.other);
+      ShortenRawSample(vocab_, options_.seq_length, &rng, &raw, &s.other);
     }
-    const int32_t* x = s.raw.data();
-    const int32_t n = static_cast<int32_t>(s.raw.size());
+    const int32_t* x = raw.data();
+    const int32_t n = static_cast<int32_t>(raw.size());
 
     switch (o) {
       case Objective::kBlank: {
@@ -119,13 +136,16 @@ Status SampleFactory::MakeInto(Objective o, uint32_t epoch, uint64_t index, Samp
         const int32_t placed =
             PlaceSpans(s.regions, s.lengths, options_.mask_ratio, &rng, &s.spans, &s.places);
         if (placed < static_cast<int32_t>(s.lengths.size()) && !last_attempt) continue;
+        // Spans come out sorted within each region: sorting is nearly free,
+        // and Part B's random order is a shuffled permutation of them.
+        SortSpans(&s.spans);
+        s.permutation.resize(s.spans.size());
+        for (size_t j = 0; j < s.spans.size(); ++j) s.permutation[j] = static_cast<int32_t>(j);
         if (options_.shuffle_spans) {
-          rng.Shuffle(s.spans.data(), static_cast<uint32_t>(s.spans.size()));
-        } else {
-          std::sort(s.spans.begin(), s.spans.end());
+          rng.Shuffle(s.permutation.data(), static_cast<uint32_t>(s.permutation.size()));
         }
-        BuildBlockSample(x, n, s.spans, ids.mask, ids, options_.block_mask_prob, &rng, &s.order,
-                         out);
+        BuildBlockSampleSorted(x, n, s.spans, s.permutation, ids.mask, ids,
+                               options_.block_mask_prob, &rng, &s.order, out);
         break;
       }
       case Objective::kSentence: {
@@ -140,13 +160,17 @@ Status SampleFactory::MakeInto(Objective o, uint32_t epoch, uint64_t index, Samp
           covered += span.second - span.first;
           if (covered >= threshold) break;
         }
+        // The reference shuffles the chosen sentences again for Part B: a
+        // uniform permutation of them, applied here to their sorted order.
+        SortSpans(&s.chosen);
+        s.permutation.resize(s.chosen.size());
+        for (size_t j = 0; j < s.chosen.size(); ++j) s.permutation[j] = static_cast<int32_t>(j);
         if (options_.shuffle_spans) {
-          rng.Shuffle(s.chosen.data(), static_cast<uint32_t>(s.chosen.size()));
-        } else {
-          std::sort(s.chosen.begin(), s.chosen.end());
+          rng.Shuffle(s.permutation.data(), static_cast<uint32_t>(s.permutation.size()));
         }
-        BuildBlockSample(x, n, s.chosen, options_.task_masks ? ids.smask : ids.mask, ids, 0.0,
-                         &rng, &s.order, out);
+        BuildBlockSampleSorted(x, n, s.chosen, s.permutation,
+                               options_.task_masks ? ids.smask : ids.mask, ids, 0.0, &rng,
+                               &s.order, out);
         break;
       }
       case Objective::kDocument: {
@@ -173,12 +197,13 @@ Status SampleFactory::MakeInto(Objective o, uint32_t epoch, uint64_t index, Samp
           const int32_t placed = PlaceSpans(s.regions, s.lengths, options_.mask_ratio, &rng,
                                             &s.spans, &s.places);
           GLM_CHECK_EQ(placed, 1) << "a single-document span of " << g << " in n = " << n;
-          BuildBlockSample(x, n, s.spans, mask_id, ids, 0.0, &rng, &s.order, out);
+          s.permutation.assign(1, 0);
+          BuildBlockSampleSorted(x, n, s.spans, s.permutation, mask_id, ids, 0.0, &rng, &s.order,
+                                 out);
         }
         break;
       }
     }
-    out->source.assign(s.raw.begin(), s.raw.end());
     return Status::Ok();
   }
   return InternalError("unreachable: no attempt produced a sample");

@@ -1,8 +1,5 @@
 #include "dataloader/tokenizer.h"
 
-#include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
-
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -14,6 +11,7 @@
 #include "common/options.h"
 #include "dataloader/hash.h"
 #include "dataloader/philox.h"
+#include "dataloader/spm_library.h"
 
 namespace glm::dataloader {
 namespace {
@@ -66,19 +64,6 @@ void ForEachTrainingSentence(std::string_view text, Fn fn) {
   }
 }
 
-class VectorSentenceIterator : public sentencepiece::SentenceIterator {
- public:
-  explicit VectorSentenceIterator(const std::vector<std::string>* v) : v_(v) {}
-  bool done() const override { return i_ >= v_->size(); }
-  void Next() override { ++i_; }
-  const std::string& value() const override { return (*v_)[i_]; }
-  sentencepiece::util::Status status() const override { return {}; }
-
- private:
-  const std::vector<std::string>* v_;
-  size_t i_ = 0;
-};
-
 StatusOr<std::string> ReadFileBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFoundError("cannot read " + path);
@@ -87,10 +72,10 @@ StatusOr<std::string> ReadFileBytes(const std::string& path) {
   return ss.str();
 }
 
-std::vector<uint8_t> SentenceEndTable(const sentencepiece::SentencePieceProcessor& sp) {
-  const int n = sp.GetPieceSize();
+std::vector<uint8_t> SentenceEndTable(const SpmProcessor& sp) {
+  const int32_t n = sp.piece_size();
   std::vector<uint8_t> table(n, 0);
-  for (int i = 0; i < n; ++i) table[i] = PieceEndsSentence(sp.IdToPiece(i)) ? 1 : 0;
+  for (int32_t i = 0; i < n; ++i) table[i] = PieceEndsSentence(sp.IdToPiece(i)) ? 1 : 0;
   return table;
 }
 
@@ -185,7 +170,7 @@ StatusOr<TrainTokenizerResult> TrainTokenizer(const TokenizerTrainOptions& optio
     if (!control.empty()) control += ",";
     control += kSpecialTokenPieces[i];
   }
-  const std::unordered_map<std::string, std::string> args = {
+  const std::vector<std::pair<std::string, std::string>> args = {
       {"vocab_size", std::to_string(options.vocab_size)},
       {"model_type", options.model_type},
       {"character_coverage", std::to_string(options.character_coverage)},
@@ -204,25 +189,21 @@ StatusOr<TrainTokenizerResult> TrainTokenizer(const TokenizerTrainOptions& optio
       {"byte_fallback", options.byte_fallback ? "true" : "false"},
       {"minloglevel", "2"},
   };
-  sentencepiece::SetRandomGeneratorSeed(static_cast<unsigned>(options.seed));
-  VectorSentenceIterator it(&sentences);
-  std::string model;
-  auto st = sentencepiece::SentencePieceTrainer::Train(args, &it, &model);
-  if (!st.ok()) {
-    return InvalidArgumentError("SentencePiece training failed: " + st.ToString() +
+  auto trained = SpmTrain(args, sentences, static_cast<unsigned>(options.seed));
+  if (!trained.ok()) {
+    if (trained.status().code() != StatusCode::kInvalidArgument) return trained.status();
+    return InvalidArgumentError(trained.status().message() +
                                 " (a smaller --vocab-size or more text may help)");
   }
-  sentencepiece::SentencePieceProcessor sp;
-  if (!sp.LoadFromSerializedProto(model).ok()) {
-    return InternalError("SentencePiece produced a model it cannot load");
-  }
+  const std::string& model = *trained;
+  GLM_ASSIGN_OR_RETURN(std::unique_ptr<SpmProcessor> sp, SpmProcessor::Load(model));
   for (int32_t i = 0; i < kNumSpecialTokens; ++i) {
-    if (sp.IdToPiece(i) != kSpecialTokenPieces[i]) {
-      return InternalError("SentencePiece put " + sp.IdToPiece(i) + " at id " + std::to_string(i) +
+    if (sp->IdToPiece(i) != kSpecialTokenPieces[i]) {
+      return InternalError("SentencePiece put " + sp->IdToPiece(i) + " at id " + std::to_string(i) +
                            " instead of " + std::string(kSpecialTokenPieces[i]));
     }
   }
-  result.vocab_size = sp.GetPieceSize();
+  result.vocab_size = sp->piece_size();
   result.padded_vocab_size = PadVocabSize(result.vocab_size);
   result.hash = ComputeTokenizerHash(model, result.padded_vocab_size);
 
@@ -291,11 +272,13 @@ StatusOr<std::unique_ptr<GlmTokenizer>> GlmTokenizer::Load(const std::string& di
   }
   std::unique_ptr<GlmTokenizer> t(new GlmTokenizer());
   t->dir_ = dir;
-  t->processor_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  if (!t->processor_->LoadFromSerializedProto(model).ok()) {
+  auto processor = SpmProcessor::Load(model);
+  if (!processor.ok()) {
+    if (processor.status().code() != StatusCode::kDataLoss) return processor.status();
     return DataLossError(model_path + " is not a SentencePiece model");
   }
-  const int32_t size = t->processor_->GetPieceSize();
+  t->processor_ = std::move(*processor);
+  const int32_t size = t->processor_->piece_size();
   for (int32_t i = 0; i < kNumSpecialTokens; ++i) {
     if (size <= i || t->processor_->IdToPiece(i) != kSpecialTokenPieces[i]) {
       return DataLossError(model_path + ": id " + std::to_string(i) + " is not " +
@@ -319,9 +302,7 @@ std::vector<int32_t> GlmTokenizer::Encode(std::string_view text, bool parse_spec
   std::vector<int32_t> out;
   auto encode_plain = [&](std::string_view piece) {
     if (piece.empty()) return;
-    std::vector<int> ids;
-    processor_->Encode(piece, &ids).IgnoreError();
-    out.insert(out.end(), ids.begin(), ids.end());
+    processor_->Encode(piece, &out);
   };
   if (!parse_special_tokens) {
     encode_plain(text);
@@ -349,12 +330,10 @@ std::vector<int32_t> GlmTokenizer::Encode(std::string_view text, bool parse_spec
 
 StatusOr<std::string> GlmTokenizer::Decode(const std::vector<int32_t>& ids) const {
   std::string out;
-  std::vector<int> run;
+  std::vector<int32_t> run;
   auto flush = [&] {
     if (run.empty()) return;
-    std::string text;
-    processor_->Decode(run, &text).IgnoreError();
-    out += text;
+    out += processor_->Decode(run);
     run.clear();
   };
   for (int32_t id : ids) {

@@ -29,11 +29,9 @@
 #include "dataloader/vocab.h"
 #include "schema/records.h"
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
-
 namespace glm::dataloader {
+
+class SpmProcessor;
 
 inline constexpr const char* kTokenizerModelFile = "tokenizer.model";
 inline constexpr const char* kTokenizerMetadataFile = "tokenizer.json";
@@ -101,7 +99,7 @@ class GlmTokenizer {
  private:
   GlmTokenizer() = default;
 
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
+  std::unique_ptr<SpmProcessor> processor_;
   VocabInfo vocab_;
   std::string dir_;
 };
