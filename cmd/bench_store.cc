@@ -31,8 +31,9 @@ struct BenchStoreOptions {
   int seq_len = 512;        // Default: 512 tokens per sample
   int batch = 256;          // Default: 256 samples per write batch and per read
   int repeats = 3;          // Default: 3 timed passes per read mode; the best counts
-  std::string dir;          // Default: empty = a fresh directory under $TMPDIR, removed afterwards
-  bool keep = false;        // Default: false = remove the store afterwards
+  std::string dir;          // Default: empty = a fresh directory under $TMPDIR, removed afterwards;
+                            // otherwise a new or empty directory, kept afterwards
+  bool keep = false;        // Default: false = remove the temporary store afterwards
 
   Status Validate() const {
     GLM_RETURN_IF_ERROR(RequireAtLeast("samples", samples, 1));
@@ -85,7 +86,15 @@ int RunBenchStore(const BenchStoreOptions& o) {
   }
   const bool temporary = o.dir.empty();
   const fs::path dir = temporary ? fs::temp_directory_path() / ("glm_bench_store_" + std::to_string(getpid())) : fs::path(o.dir);
-  fs::remove_all(dir);
+  std::error_code ec;
+  if (!temporary && fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
+    std::fprintf(stderr,
+                 "glm bench store: --dir %s is not empty; the benchmark writes a fresh store.\n"
+                 "HINT: give a new or empty directory, or none for a temporary one.\n",
+                 dir.c_str());
+    return kExitUsage;
+  }
+  if (temporary) fs::remove_all(dir);
   auto fail = [&](const Status& s) {
     std::fprintf(stderr, "glm bench store: %s\n", s.ToString().c_str());
     if (temporary && !o.keep) fs::remove_all(dir);

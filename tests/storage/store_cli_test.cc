@@ -118,5 +118,17 @@ TEST_F(StoreCliTest, MissingStoreSaysWhatToDo) {
   EXPECT_TRUE(Contains(missing.output, "HINT")) << missing.output;
 }
 
+TEST_F(StoreCliTest, BenchStoreRunsAndPrintsEveryRate) {
+  auto r = RunCommand(Glm("bench store --samples 64 --batch 16 --repeats 1 --seq-len 64 --dir " +
+                          (dir_ / "bench").string() + " 2>/dev/null"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json j = nlohmann::json::parse(r.output);
+  for (const char* key : {"write_samples_per_s", "local_range_read_samples_per_s", "local_multiget_samples_per_s",
+                          "remote_range_read_samples_per_s", "remote_multiget_samples_per_s",
+                          "remote_over_local_range_read", "encode_samples_per_s", "decode_samples_per_s"}) {
+    EXPECT_GT(j[key].get<double>(), 0) << key;
+  }
+}
+
 }  // namespace
 }  // namespace glm::storage
