@@ -173,16 +173,18 @@ int RunBenchStore(const BenchStoreOptions& o) {
     if (!client.ok()) return fail(client.status());
     if (!rate(client->get(), false, "remote_range_read_samples_per_s")) return kExitFailure;
     if (!rate(client->get(), true, "remote_multiget_samples_per_s")) return kExitFailure;
-    auto start = Clock::now();
-    std::vector<Sample> batch;
+    std::vector<std::vector<Sample>> batches;  // built before timing
     for (int64_t b = 0; b < n; b += o.batch) {
-      batch.clear();
+      batches.emplace_back();
       for (int64_t i = b; i < std::min<int64_t>(n, b + o.batch); ++i) {
-        batch.push_back(storage::MakeSyntheticSample(Objective::kSentence, 0, i, o.seq_len));
+        batches.back().push_back(storage::MakeSyntheticSample(Objective::kSentence, 0, i, o.seq_len));
       }
+    }
+    auto start = Clock::now();
+    for (const std::vector<Sample>& batch : batches) {
       if (Status s = (*client)->PutSamples(batch); !s.ok()) return fail(s);
     }
-    j["remote_write_samples_per_s_incl_generation"] = n / Seconds(start);
+    j["remote_write_samples_per_s"] = n / Seconds(start);
     client->reset();
     (*server)->Stop();
   }

@@ -79,6 +79,9 @@ rocksdb::ColumnFamilyOptions MakeFamilyOptions(const FamilyOptions& f,
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(f.bloom_bits_per_key));
   }
   table.cache_index_and_filter_blocks = false;
+  // XXH3 block checksums: several times faster than this RocksDB build's
+  // software CRC32C when files are written and read.
+  table.checksum = rocksdb::kXXH3;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
 }
