@@ -125,7 +125,7 @@ TEST_F(StoreCliTest, BenchStoreRunsAndPrintsEveryRate) {
   nlohmann::json j = nlohmann::json::parse(r.output);
   for (const char* key : {"write_samples_per_s", "local_range_read_samples_per_s", "local_multiget_samples_per_s",
                           "remote_range_read_samples_per_s", "remote_multiget_samples_per_s",
-                          "remote_over_local_range_read", "remote_write_samples_per_s", "encode_samples_per_s", "decode_samples_per_s"}) {
+                          "remote_over_local_range_read_per_s", "remote_over_local_multiget_per_cpu_s", "remote_write_samples_per_s", "encode_samples_per_s", "decode_samples_per_s"}) {
     EXPECT_GT(j[key].get<double>(), 0) << key;
   }
 }
