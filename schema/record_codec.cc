@@ -62,14 +62,14 @@ size_t WordsFor(const std::vector<T>& v) {
 
 // Writes the message in standard framing (segment table, then segments)
 // straight into a string: one copy of each segment.
-std::string Flatten(::capnp::MessageBuilder& builder) {
+void FlattenTo(::capnp::MessageBuilder& builder, std::string* out) {
   kj::ArrayPtr<const kj::ArrayPtr<const ::capnp::word>> segments = builder.getSegmentsForOutput();
   const size_t num_segments = segments.size();
   const size_t table_bytes = ((num_segments + 1) * 4 + 7) & ~size_t{7};
   size_t total = table_bytes;
   for (const auto& s : segments) total += s.size() * sizeof(::capnp::word);
-  std::string out(total, '\0');
-  char* p = out.data();
+  out->resize(total);
+  char* p = out->data();
   uint32_t count_minus_one = static_cast<uint32_t>(num_segments - 1);
   std::memcpy(p, &count_minus_one, 4);
   for (size_t i = 0; i < num_segments; ++i) {
@@ -81,6 +81,11 @@ std::string Flatten(::capnp::MessageBuilder& builder) {
     std::memcpy(p, s.begin(), s.size() * sizeof(::capnp::word));
     p += s.size() * sizeof(::capnp::word);
   }
+}
+
+std::string Flatten(::capnp::MessageBuilder& builder) {
+  std::string out;
+  FlattenTo(builder, &out);
   return out;
 }
 
@@ -166,6 +171,12 @@ std::string EncodeDocument(const Document& doc, uint64_t tokenizer_hash, uint32_
 }
 
 std::string EncodeSample(const Sample& s, uint64_t tokenizer_hash, uint32_t format_version) {
+  std::string out;
+  EncodeSampleTo(s, tokenizer_hash, &out, format_version);
+  return out;
+}
+
+void EncodeSampleTo(const Sample& s, uint64_t tokenizer_hash, std::string* out, uint32_t format_version) {
   const size_t words = 32 + WordsFor(s.source) + 2 * s.spans.size() + WordsFor(s.tokens) +
                        WordsFor(s.targets) + WordsFor(s.loss_mask) + WordsFor(s.position_ids) +
                        WordsFor(s.block_position_ids);
@@ -189,7 +200,7 @@ std::string EncodeSample(const Sample& s, uint64_t tokenizer_hash, uint32_t form
   FillList<int32_t>(r.initPositionIds(s.position_ids.size()), s.position_ids);
   FillList<int32_t>(r.initBlockPositionIds(s.block_position_ids.size()), s.block_position_ids);
   r.setSep(s.sep);
-  return Flatten(builder);
+  FlattenTo(builder, out);
 }
 
 std::string EncodeStoreInfo(const StoreInfo& info) {

@@ -59,6 +59,10 @@ std::string EncodeDocument(const Document& doc, uint64_t tokenizer_hash,
                            uint32_t format_version = kStoreFormatVersion);
 std::string EncodeSample(const Sample& sample, uint64_t tokenizer_hash,
                          uint32_t format_version = kStoreFormatVersion);
+// Like EncodeSample, into *out (its capacity is reused: no allocation in a
+// loop that encodes into the same string).
+void EncodeSampleTo(const Sample& sample, uint64_t tokenizer_hash, std::string* out,
+                    uint32_t format_version = kStoreFormatVersion);
 std::string EncodeStoreInfo(const StoreInfo& info);
 std::string EncodeDocIndex(const std::vector<uint64_t>& lengths, uint64_t tokenizer_hash);
 

@@ -147,6 +147,10 @@ class RocksDbSampleStore : public SampleStore {
       const std::vector<SampleKey>& keys) override;
   StatusOr<std::vector<std::string>> GetEncodedSampleRange(Objective objective, uint32_t epoch,
                                                            uint64_t begin, uint64_t end) override;
+  // Zero-copy: `fn` sees RocksDB's pinned block or iterator memory.
+  Status VisitEncodedSamples(const std::vector<SampleKey>& keys, const RecordVisitor& fn) override;
+  Status VisitEncodedSampleRange(Objective objective, uint32_t epoch, uint64_t begin, uint64_t end,
+                                 const RecordVisitor& fn) override;
 
   Status PutMeta(std::string_view key, std::string_view value) override;
   StatusOr<std::string> GetMeta(std::string_view key) override;

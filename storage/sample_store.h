@@ -28,6 +28,7 @@
 #define GLM_STORAGE_SAMPLE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -84,6 +85,23 @@ class SampleStore {
   virtual StatusOr<std::vector<std::string>> GetEncodedSampleRange(Objective objective,
                                                                    uint32_t epoch, uint64_t begin,
                                                                    uint64_t end) = 0;
+
+  // The same two reads handing each stored record to `fn(position, bytes)`
+  // in order, without copying it where the implementation can (the view is
+  // valid only during the call). Stops at fn's first error and returns it.
+  // The defaults call the two methods above.
+  using RecordVisitor = std::function<Status(size_t position, std::string_view record)>;
+  virtual Status VisitEncodedSamples(const std::vector<SampleKey>& keys, const RecordVisitor& fn) {
+    GLM_ASSIGN_OR_RETURN(std::vector<std::string> records, MultiGetEncodedSamples(keys));
+    for (size_t i = 0; i < records.size(); ++i) GLM_RETURN_IF_ERROR(fn(i, records[i]));
+    return Status::Ok();
+  }
+  virtual Status VisitEncodedSampleRange(Objective objective, uint32_t epoch, uint64_t begin, uint64_t end,
+                                         const RecordVisitor& fn) {
+    GLM_ASSIGN_OR_RETURN(std::vector<std::string> records, GetEncodedSampleRange(objective, epoch, begin, end));
+    for (size_t i = 0; i < records.size(); ++i) GLM_RETURN_IF_ERROR(fn(i, records[i]));
+    return Status::Ok();
+  }
 
   StatusOr<Sample> GetSample(const SampleKey& key) {
     GLM_ASSIGN_OR_RETURN(std::vector<Sample> v, MultiGetSamples({key}));

@@ -69,8 +69,8 @@ StatusOr<std::unique_ptr<StoreClient>> StoreClient::Connect(zmq::context_t* cont
   const uint64_t id = client->NextId();
   NewRequest(&b, id).setGetInfo();
   std::lock_guard<std::mutex> lock(client->mu_);
-  GLM_ASSIGN_OR_RETURN(std::vector<std::string> answers, client->Call({{id, Flat(b)}}));
-  Status s = wire::ReadFrame(answers[0].data(), answers[0].size(), 1 << 20, [&](::capnp::MessageReader& m) -> Status {
+  Status s = client->Call({{id, Flat(b)}}, [&](size_t, const zmq::message_t& answer) {
+   return wire::ReadFrame(answer.data(), answer.size(), 1 << 20, [&](::capnp::MessageReader& m) -> Status {
     auto r = m.getRoot<cp::StoreResponse>();
     if (!r.isInfo()) return DataLossError("the server answered getInfo with something else");
     if (r.getInfo().getFormatVersion() > schema::kStoreFormatVersion) {
@@ -80,6 +80,7 @@ StatusOr<std::unique_ptr<StoreClient>> StoreClient::Connect(zmq::context_t* cont
     client->tokenizer_hash_ = r.getInfo().getTokenizerHash();
     return Status::Ok();
   });
+  });
   GLM_RETURN_IF_ERROR(s);
   return client;
 }
@@ -87,7 +88,7 @@ StatusOr<std::unique_ptr<StoreClient>> StoreClient::Connect(zmq::context_t* cont
 StoreClient::StoreClient(StoreClientOptions options, zmq::socket_t socket)
     : options_(std::move(options)), socket_(std::move(socket)) {}
 
-StatusOr<std::string> StoreClient::Receive(uint64_t* request_id) {
+StatusOr<zmq::message_t> StoreClient::Receive(uint64_t* request_id) {
   zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
   zmq::poll(items, 1, std::chrono::milliseconds(options_.timeout_ms));
   if (!(items[0].revents & ZMQ_POLLIN)) {
@@ -108,11 +109,10 @@ StatusOr<std::string> StoreClient::Receive(uint64_t* request_id) {
     return Status::Ok();
   });
   GLM_RETURN_IF_ERROR(s.WithContext("answer from storage server " + options_.endpoint));
-  return std::string(static_cast<const char*>(frame.data()), frame.size());
+  return frame;
 }
 
-StatusOr<std::vector<std::string>> StoreClient::Call(std::vector<std::pair<uint64_t, std::string>> requests) {
-  std::vector<std::string> answers(requests.size());
+Status StoreClient::Call(const std::vector<std::pair<uint64_t, std::string>>& requests, const AnswerFn& on_answer) {
   std::map<uint64_t, size_t> pending;  // request id -> position
   size_t sent = 0, received = 0;
   try {
@@ -127,52 +127,76 @@ StatusOr<std::vector<std::string>> StoreClient::Call(std::vector<std::pair<uint6
         ++sent;
       }
       uint64_t id = 0;
-      GLM_ASSIGN_OR_RETURN(std::string frame, Receive(&id));
+      GLM_ASSIGN_OR_RETURN(zmq::message_t frame, Receive(&id));
       auto it = pending.find(id);
-      if (it == pending.end()) continue;  // the answer to a request that timed out earlier
-      answers[it->second] = std::move(frame);
+      if (it == pending.end()) continue;  // the answer to a request abandoned earlier
+      const size_t position = it->second;
       pending.erase(it);
       ++received;
+      // On an error the remaining answers arrive later and are dropped as stale.
+      GLM_RETURN_IF_ERROR(on_answer(position, frame));
     }
   } catch (const zmq::error_t& e) {
     return UnavailableError("storage server " + options_.endpoint + ": " + e.what());
   }
-  return answers;
+  return Status::Ok();
 }
 
 namespace {
 
-// Calls fn(i, record bytes) for every record of every answer, in order;
-// returns the server's error when an answer carries one.
-template <typename Fn>
-Status ForEachRecord(const std::vector<std::string>& answers, const std::string& endpoint, Fn&& fn) {
-  size_t index = 0;
-  for (const std::string& a : answers) {
-    GLM_RETURN_IF_ERROR(wire::ReadFrame(a.data(), a.size(), a.size() / 4 + 1024, [&](::capnp::MessageReader& m) -> Status {
-      auto r = m.getRoot<cp::StoreResponse>();
-      if (r.isError()) {
-        uint32_t code = r.getError().getCode();
-        if (code == 0 || code > static_cast<uint32_t>(StatusCode::kInternal)) code = static_cast<uint32_t>(StatusCode::kInternal);
-        return Status(static_cast<StatusCode>(code),
-                      std::string(r.getError().getMessage().cStr()) + " (from storage server " + endpoint + ")");
-      }
-      if (!r.isRecords()) return DataLossError("storage server " + endpoint + " answered with no records");
-      for (auto d : r.getRecords()) {
-        GLM_RETURN_IF_ERROR(fn(index++, std::string_view(reinterpret_cast<const char*>(d.begin()), d.size())));
-      }
-      return Status::Ok();
-    }));
-  }
-  return Status::Ok();
+// Calls fn(base + i, record bytes) for every record of one answer; returns
+// the server's error when the answer carries one, and the record count.
+StatusOr<size_t> ForEachRecord(const zmq::message_t& a, const std::string& endpoint, size_t base,
+                               const SampleStore::RecordVisitor& fn) {
+  size_t count = 0;
+  GLM_RETURN_IF_ERROR(wire::ReadFrame(a.data(), a.size(), a.size() / 4 + 1024, [&](::capnp::MessageReader& m) -> Status {
+    auto r = m.getRoot<cp::StoreResponse>();
+    if (r.isError()) {
+      uint32_t code = r.getError().getCode();
+      if (code == 0 || code > static_cast<uint32_t>(StatusCode::kInternal)) code = static_cast<uint32_t>(StatusCode::kInternal);
+      return Status(static_cast<StatusCode>(code),
+                    std::string(r.getError().getMessage().cStr()) + " (from storage server " + endpoint + ")");
+    }
+    if (!r.isRecords()) return DataLossError("storage server " + endpoint + " answered with no records");
+    for (auto d : r.getRecords()) {
+      GLM_RETURN_IF_ERROR(fn(base + count, std::string_view(reinterpret_cast<const char*>(d.begin()), d.size())));
+      ++count;
+    }
+    return Status::Ok();
+  }));
+  return count;
 }
 
 }  // namespace
 
-StatusOr<std::vector<std::string>> StoreClient::MultiGetEncodedSamples(const std::vector<SampleKey>& keys) {
+Status StoreClient::VisitRecords(const std::vector<std::pair<uint64_t, std::string>>& requests, size_t expected,
+                                 const RecordVisitor& fn) {
+  const size_t chunk = options_.max_records_per_request;
+  size_t total = 0;
+  GLM_RETURN_IF_ERROR(Call(requests, [&](size_t position, const zmq::message_t& frame) -> Status {
+    GLM_ASSIGN_OR_RETURN(size_t n, ForEachRecord(frame, options_.endpoint, position * chunk,
+                                                 [&](size_t i, std::string_view bytes) -> Status {
+                                                   if (i >= expected) {
+                                                     return DataLossError("storage server " + options_.endpoint +
+                                                                          " sent more records than asked for");
+                                                   }
+                                                   return fn(i, bytes);
+                                                 }));
+    total += n;
+    return Status::Ok();
+  }));
+  if (total != expected) {
+    return DataLossError("storage server " + options_.endpoint + " sent " + std::to_string(total) + " records for " +
+                         std::to_string(expected) + " asked");
+  }
+  return Status::Ok();
+}
+
+Status StoreClient::VisitEncodedSamples(const std::vector<SampleKey>& keys, const RecordVisitor& fn) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::pair<uint64_t, std::string>> requests;
   for (size_t b = 0; b < keys.size(); b += options_.max_records_per_request) {
-    const size_t e = std::min(keys.size(), b + options_.max_records_per_request);
+    const size_t e = std::min<size_t>(keys.size(), b + options_.max_records_per_request);
     ::capnp::MallocMessageBuilder builder(16 + 3 * (e - b));
     const uint64_t id = NextId();
     auto list = NewRequest(&builder, id).initGetSamples(e - b);
@@ -183,20 +207,11 @@ StatusOr<std::vector<std::string>> StoreClient::MultiGetEncodedSamples(const std
     }
     requests.emplace_back(id, Flat(builder));
   }
-  GLM_ASSIGN_OR_RETURN(std::vector<std::string> answers, Call(std::move(requests)));
-  std::vector<std::string> out(keys.size());
-  GLM_RETURN_IF_ERROR(ForEachRecord(answers, options_.endpoint, [&](size_t i, std::string_view bytes) -> Status {
-    if (i >= out.size()) return DataLossError("storage server " + options_.endpoint + " sent too many records");
-    out[i].assign(bytes);
-    return Status::Ok();
-  }));
-  return out;
+  return VisitRecords(requests, keys.size(), fn);
 }
 
-StatusOr<std::vector<std::string>> StoreClient::GetEncodedSampleRange(Objective objective, uint32_t epoch,
-                                                                      uint64_t begin, uint64_t end) {
-  std::vector<SampleKey> keys;
-  for (uint64_t i = begin; i < end; ++i) keys.push_back({objective, epoch, i});
+Status StoreClient::VisitEncodedSampleRange(Objective objective, uint32_t epoch, uint64_t begin, uint64_t end,
+                                            const RecordVisitor& fn) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::pair<uint64_t, std::string>> requests;
   for (uint64_t b = begin; b < end; b += options_.max_records_per_request) {
@@ -210,49 +225,61 @@ StatusOr<std::vector<std::string>> StoreClient::GetEncodedSampleRange(Objective 
     r.setEnd(e);
     requests.emplace_back(id, Flat(builder));
   }
-  GLM_ASSIGN_OR_RETURN(std::vector<std::string> answers, Call(std::move(requests)));
+  return VisitRecords(requests, end > begin ? end - begin : 0, fn);
+}
+
+StatusOr<std::vector<std::string>> StoreClient::MultiGetEncodedSamples(const std::vector<SampleKey>& keys) {
   std::vector<std::string> out(keys.size());
-  GLM_RETURN_IF_ERROR(ForEachRecord(answers, options_.endpoint, [&](size_t i, std::string_view bytes) -> Status {
-    if (i >= out.size()) return DataLossError("storage server " + options_.endpoint + " sent too many records");
-    out[i].assign(bytes);
+  GLM_RETURN_IF_ERROR(VisitEncodedSamples(keys, [&](size_t i, std::string_view v) {
+    out[i].assign(v);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+StatusOr<std::vector<std::string>> StoreClient::GetEncodedSampleRange(Objective objective, uint32_t epoch,
+                                                                      uint64_t begin, uint64_t end) {
+  std::vector<std::string> out(end > begin ? end - begin : 0);
+  GLM_RETURN_IF_ERROR(VisitEncodedSampleRange(objective, epoch, begin, end, [&](size_t i, std::string_view v) {
+    out[i].assign(v);
     return Status::Ok();
   }));
   return out;
 }
 
 namespace {
-StatusOr<std::vector<Sample>> DecodeSamples(const std::vector<std::string>& encoded, const std::vector<SampleKey>& keys,
-                                            uint64_t hash, const std::string& endpoint) {
-  if (encoded.size() != keys.size()) {
-    return DataLossError("storage server " + endpoint + " sent " + std::to_string(encoded.size()) +
-                         " records for " + std::to_string(keys.size()) + " keys");
+Status DecodeAt(size_t i, std::string_view bytes, const std::vector<SampleKey>& keys, const schema::DecodeOptions& d,
+                const std::string& endpoint, std::vector<Sample>* out) {
+  Status s = schema::DecodeSampleInto(bytes, d, &(*out)[i]);
+  if (!s.ok()) return s.WithContext(DescribeSampleKey(keys[i]) + " from storage server " + endpoint);
+  if (!(KeyOf((*out)[i]) == keys[i])) {
+    return DataLossError("storage server " + endpoint + " sent " + DescribeSampleKey(KeyOf((*out)[i])) + " for " +
+                         DescribeSampleKey(keys[i]));
   }
-  schema::DecodeOptions d;
-  d.expected_tokenizer_hash = hash;
-  std::vector<Sample> out(encoded.size());
-  for (size_t i = 0; i < encoded.size(); ++i) {
-    Status s = schema::DecodeSampleInto(encoded[i], d, &out[i]);
-    if (!s.ok()) return s.WithContext(DescribeSampleKey(keys[i]) + " from storage server " + endpoint);
-    if (!(KeyOf(out[i]) == keys[i])) {
-      return DataLossError("storage server " + endpoint + " sent " + DescribeSampleKey(KeyOf(out[i])) +
-                           " for " + DescribeSampleKey(keys[i]));
-    }
-  }
-  return out;
+  return Status::Ok();
 }
 }  // namespace
 
 StatusOr<std::vector<Sample>> StoreClient::MultiGetSamples(const std::vector<SampleKey>& keys) {
-  GLM_ASSIGN_OR_RETURN(std::vector<std::string> encoded, MultiGetEncodedSamples(keys));
-  return DecodeSamples(encoded, keys, tokenizer_hash_, options_.endpoint);
+  schema::DecodeOptions d;
+  d.expected_tokenizer_hash = tokenizer_hash_;
+  std::vector<Sample> out(keys.size());
+  GLM_RETURN_IF_ERROR(VisitEncodedSamples(
+      keys, [&](size_t i, std::string_view v) { return DecodeAt(i, v, keys, d, options_.endpoint, &out); }));
+  return out;
 }
 
 StatusOr<std::vector<Sample>> StoreClient::GetSampleRange(Objective objective, uint32_t epoch, uint64_t begin,
                                                           uint64_t end) {
-  GLM_ASSIGN_OR_RETURN(std::vector<std::string> encoded, GetEncodedSampleRange(objective, epoch, begin, end));
   std::vector<SampleKey> keys;
   for (uint64_t i = begin; i < end; ++i) keys.push_back({objective, epoch, i});
-  return DecodeSamples(encoded, keys, tokenizer_hash_, options_.endpoint);
+  schema::DecodeOptions d;
+  d.expected_tokenizer_hash = tokenizer_hash_;
+  std::vector<Sample> out(keys.size());
+  GLM_RETURN_IF_ERROR(VisitEncodedSampleRange(objective, epoch, begin, end, [&](size_t i, std::string_view v) {
+    return DecodeAt(i, v, keys, d, options_.endpoint, &out);
+  }));
+  return out;
 }
 
 Status StoreClient::PutSamples(const std::vector<Sample>& samples) {
@@ -263,11 +290,6 @@ Status StoreClient::PutSamples(const std::vector<Sample>& samples) {
 }
 
 Status StoreClient::PutEncodedSamples(const std::vector<std::string>& records) {
-  if (records.size() > options_.max_records_per_request) {
-    return InvalidArgumentError("a put of " + std::to_string(records.size()) +
-                                " samples is more than max_records_per_request; it must stay one atomic batch, "
-                                "so split it into batches yourself");
-  }
   std::lock_guard<std::mutex> lock(mu_);
   size_t bytes = 0;
   for (const std::string& r : records) bytes += r.size();
@@ -277,8 +299,8 @@ Status StoreClient::PutEncodedSamples(const std::vector<std::string>& records) {
   for (size_t i = 0; i < records.size(); ++i) {
     list.set(i, ::capnp::Data::Reader(reinterpret_cast<const kj::byte*>(records[i].data()), records[i].size()));
   }
-  GLM_ASSIGN_OR_RETURN(std::vector<std::string> answers, Call({{id, Flat(builder)}}));
-  return wire::ReadFrame(answers[0].data(), answers[0].size(), 1 << 20, [&](::capnp::MessageReader& m) -> Status {
+  return Call({{id, Flat(builder)}}, [&](size_t, const zmq::message_t& answer) {
+   return wire::ReadFrame(answer.data(), answer.size(), 1 << 20, [&](::capnp::MessageReader& m) -> Status {
     auto r = m.getRoot<cp::StoreResponse>();
     if (r.isError()) {
       uint32_t code = r.getError().getCode();
@@ -291,19 +313,18 @@ Status StoreClient::PutEncodedSamples(const std::vector<std::string>& records) {
     }
     return Status::Ok();
   });
+  });
 }
 
 StatusOr<Document> StoreClient::GetDocument(uint64_t id) {
-  std::unique_lock<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   ::capnp::MallocMessageBuilder builder(32);
   const uint64_t request_id = NextId();
   NewRequest(&builder, request_id).initGetDocuments(1).set(0, id);
-  GLM_ASSIGN_OR_RETURN(std::vector<std::string> answers, Call({{request_id, Flat(builder)}}));
-  lock.unlock();
   std::optional<Document> doc;
   schema::DecodeOptions d;
   d.expected_tokenizer_hash = tokenizer_hash_;
-  GLM_RETURN_IF_ERROR(ForEachRecord(answers, options_.endpoint, [&](size_t, std::string_view bytes) -> Status {
+  GLM_RETURN_IF_ERROR(VisitRecords({{request_id, Flat(builder)}}, 1, [&](size_t, std::string_view bytes) -> Status {
     StatusOr<Document> got = schema::DecodeDocument(bytes, d);
     if (!got.ok()) return got.status().WithContext(DescribeDocKey(id) + " from storage server " + options_.endpoint);
     doc = std::move(got).value();
@@ -318,7 +339,8 @@ StatusOr<std::string> StoreClient::RoundTripRawForTesting(const std::string& fra
   zmq::message_t msg(frame.data(), frame.size());
   if (!socket_.send(msg, zmq::send_flags::none)) return DeadlineExceededError("send");
   uint64_t id = 0;
-  return Receive(&id);
+  GLM_ASSIGN_OR_RETURN(zmq::message_t answer, Receive(&id));
+  return std::string(static_cast<const char*>(answer.data()), answer.size());
 }
 
 Status StoreClient::PutDocuments(const std::vector<Document>&) { return Unsupported("write documents"); }

@@ -23,6 +23,7 @@
 #define GLM_STORAGE_STORE_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,8 +41,9 @@ struct StoreClientOptions {
   int timeout_ms = 10000;
   // Largest message accepted. Default: 256 MiB.
   int64_t max_message_bytes = 256ll << 20;
-  // Records per request; longer reads are split. Default: 1024.
-  uint32_t max_records_per_request = 1024;
+  // Records per request; longer reads are split, so that the server reads
+  // the next part while this client decodes the last. Default: 64.
+  uint32_t max_records_per_request = 64;
   // Requests outstanding at once for a split read. Default: 4.
   int max_in_flight = 4;
   // Messages queued in each direction before ZeroMQ pushes back. Default: 64.
@@ -78,6 +80,11 @@ class StoreClient : public SampleStore {
   StatusOr<std::vector<std::string>> MultiGetEncodedSamples(const std::vector<SampleKey>& keys) override;
   StatusOr<std::vector<std::string>> GetEncodedSampleRange(Objective objective, uint32_t epoch,
                                                            uint64_t begin, uint64_t end) override;
+  // Zero-copy: `fn` sees the received frames; records are handed over as
+  // their answers arrive, while later requests are still in flight.
+  Status VisitEncodedSamples(const std::vector<SampleKey>& keys, const RecordVisitor& fn) override;
+  Status VisitEncodedSampleRange(Objective objective, uint32_t epoch, uint64_t begin, uint64_t end,
+                                 const RecordVisitor& fn) override;
 
   Status PutMeta(std::string_view key, std::string_view value) override;
   StatusOr<std::string> GetMeta(std::string_view key) override;
@@ -92,9 +99,13 @@ class StoreClient : public SampleStore {
  private:
   StoreClient(StoreClientOptions options, zmq::socket_t socket);
   // Sends the encoded requests (at most max_in_flight outstanding) and
-  // returns the records of each answer, in request order.
-  StatusOr<std::vector<std::string>> Call(std::vector<std::pair<uint64_t, std::string>> requests);
-  StatusOr<std::string> Receive(uint64_t* request_id);
+  // calls on_answer(request position, frame) for each answer as it arrives.
+  using AnswerFn = std::function<Status(size_t position, const zmq::message_t& frame)>;
+  Status Call(const std::vector<std::pair<uint64_t, std::string>>& requests, const AnswerFn& on_answer);
+  // Records of split requests: calls fn(global position, bytes).
+  Status VisitRecords(const std::vector<std::pair<uint64_t, std::string>>& requests, size_t expected,
+                      const RecordVisitor& fn);
+  StatusOr<zmq::message_t> Receive(uint64_t* request_id);
   uint64_t NextId() { return ++last_request_id_; }
 
   const StoreClientOptions options_;

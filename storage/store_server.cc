@@ -120,11 +120,35 @@ zmq::message_t StoreServer::Handle(const zmq::message_t& request) {
   ++requests_;
   bool readable = false;
   uint64_t request_id = 0;
-  // What a successful request answers with.
-  enum class Kind { kRecords, kPutDone, kInfo } kind = Kind::kRecords;
-  std::vector<std::string> records;
-  uint32_t put_done = 0;
   const uint64_t limit_words = static_cast<uint64_t>(options_.max_message_bytes) / 8 * 2;
+  // The answer; created once its size is roughly known.
+  std::unique_ptr<::capnp::MallocMessageBuilder> builder;
+  auto start_response = [&](uint64_t words) {
+    builder = std::make_unique<::capnp::MallocMessageBuilder>(static_cast<unsigned>(std::min<uint64_t>(words, 1u << 28)));
+    auto r = builder->initRoot<cp::StoreResponse>();
+    r.setProtocolVersion(cp::STORE_PROTOCOL_VERSION);
+    r.setRequestId(request_id);
+    return r;
+  };
+  // Copies records straight from the store into the answer, once.
+  auto send_records = [&](uint64_t n, auto&& visit) -> Status {
+    const uint64_t avg = avg_record_words_.load();
+    auto list = start_response(n * (avg + 2) + 64).initRecords(static_cast<unsigned>(n));
+    uint64_t bytes = 0, count = 0;
+    GLM_RETURN_IF_ERROR(visit([&](size_t i, std::string_view v) -> Status {
+      bytes += v.size() + 16;
+      if (bytes + 1024 > static_cast<uint64_t>(options_.max_message_bytes)) {
+        return ResourceExhaustedError("the answer exceeds the server's " + std::to_string(options_.max_message_bytes) +
+                                      "-byte message limit; HINT: ask for fewer records per request");
+      }
+      list.set(static_cast<unsigned>(i), ::capnp::Data::Reader(reinterpret_cast<const kj::byte*>(v.data()), v.size()));
+      ++count;
+      return Status::Ok();
+    }));
+    if (count > 0) avg_record_words_ = bytes / count / 8 + 1;
+    records_sent_ += count;
+    return Status::Ok();
+  };
 
   Status status = wire::ReadFrame(request.data(), request.size(), limit_words, [&](::capnp::MessageReader& m) -> Status {
     auto req = m.getRoot<cp::StoreRequest>();
@@ -152,8 +176,9 @@ zmq::message_t StoreServer::Handle(const zmq::message_t& request) {
           }
           keys.push_back({static_cast<Objective>(k.getObjective()), k.getEpoch(), k.getIndex()});
         }
-        GLM_ASSIGN_OR_RETURN(records, store_->MultiGetEncodedSamples(keys));
-        break;
+        return send_records(keys.size(), [&](const SampleStore::RecordVisitor& fn) {
+          return store_->VisitEncodedSamples(keys, fn);
+        });
       }
       case cp::StoreRequest::GET_SAMPLE_RANGE: {
         auto r = req.getGetSampleRange();
@@ -162,9 +187,10 @@ zmq::message_t StoreServer::Handle(const zmq::message_t& request) {
         }
         if (r.getEnd() < r.getBegin()) return InvalidArgumentError("range with end < begin");
         if (r.getEnd() - r.getBegin() > max_records) return too_many(r.getEnd() - r.getBegin());
-        GLM_ASSIGN_OR_RETURN(records, store_->GetEncodedSampleRange(static_cast<Objective>(r.getObjective()),
-                                                                    r.getEpoch(), r.getBegin(), r.getEnd()));
-        break;
+        return send_records(r.getEnd() - r.getBegin(), [&](const SampleStore::RecordVisitor& fn) {
+          return store_->VisitEncodedSampleRange(static_cast<Objective>(r.getObjective()), r.getEpoch(), r.getBegin(),
+                                                 r.getEnd(), fn);
+        });
       }
       case cp::StoreRequest::PUT_SAMPLES: {
         auto list = req.getPutSamples();
@@ -174,63 +200,43 @@ zmq::message_t StoreServer::Handle(const zmq::message_t& request) {
         for (auto d : list) put.emplace_back(reinterpret_cast<const char*>(d.begin()), d.size());
         GLM_RETURN_IF_ERROR(store_->PutEncodedSamples(put));
         records_written_ += put.size();
-        put_done = static_cast<uint32_t>(put.size());
-        kind = Kind::kPutDone;
-        break;
+        start_response(64).setPutDone(static_cast<uint32_t>(put.size()));
+        return Status::Ok();
       }
       case cp::StoreRequest::GET_DOCUMENTS: {
         auto list = req.getGetDocuments();
         if (list.size() > max_records) return too_many(list.size());
+        std::vector<std::string> docs;
         for (uint64_t id : list) {
           GLM_ASSIGN_OR_RETURN(Document doc, store_->GetDocument(id));
-          records.push_back(schema::EncodeDocument(doc, store_->tokenizer_hash()));
+          docs.push_back(schema::EncodeDocument(doc, store_->tokenizer_hash()));
         }
-        break;
+        return send_records(docs.size(), [&](const SampleStore::RecordVisitor& fn) {
+          for (size_t i = 0; i < docs.size(); ++i) GLM_RETURN_IF_ERROR(fn(i, docs[i]));
+          return Status::Ok();
+        });
       }
-      case cp::StoreRequest::GET_INFO:
-        kind = Kind::kInfo;
-        break;
+      case cp::StoreRequest::GET_INFO: {
+        auto info = start_response(64).initInfo();
+        info.setFormatVersion(schema::kStoreFormatVersion);
+        info.setTokenizerHash(store_->tokenizer_hash());
+        return Status::Ok();
+      }
       default:
         return InvalidArgumentError("unknown request kind " + std::to_string(static_cast<int>(req.which())) +
                                     "; HINT: upgrade the storage server");
     }
-    return Status::Ok();
   });
 
-  uint64_t bytes = 0;
-  for (const std::string& r : records) bytes += r.size() + 8;
-  if (status.ok() && bytes + 1024 > static_cast<uint64_t>(options_.max_message_bytes)) {
-    status = ResourceExhaustedError("answer of " + std::to_string(bytes) + " bytes exceeds the server's " +
-                                    std::to_string(options_.max_message_bytes) +
-                                    "-byte message limit; HINT: ask for fewer records per request");
-  }
-
-  // One first segment big enough for the whole answer: one flat copy.
-  ::capnp::MallocMessageBuilder builder(bytes / 8 + 2 * records.size() + 64);
-  cp::StoreResponse::Builder response = builder.initRoot<cp::StoreResponse>();
-  response.setProtocolVersion(cp::STORE_PROTOCOL_VERSION);
-  response.setRequestId(request_id);
   if (!status.ok()) {
     ++errors_;
     if (!readable) ++malformed_;
     if (!readable || status.code() == StatusCode::kDataLoss) {
       spdlog::warn("storage server {}: {}", endpoint_, status.ToString());
     }
-    SetError(response, status);
-  } else if (kind == Kind::kPutDone) {
-    response.setPutDone(put_done);
-  } else if (kind == Kind::kInfo) {
-    auto info = response.initInfo();
-    info.setFormatVersion(schema::kStoreFormatVersion);
-    info.setTokenizerHash(store_->tokenizer_hash());
-  } else {
-    auto out = response.initRecords(records.size());
-    for (size_t i = 0; i < records.size(); ++i) {
-      out.set(i, ::capnp::Data::Reader(reinterpret_cast<const kj::byte*>(records[i].data()), records[i].size()));
-    }
-    records_sent_ += records.size();
+    SetError(start_response(64 + status.message().size() / 8), status);
   }
-  return wire::ToFrame(builder);
+  return wire::ToFrame(*builder);
 }
 
 }  // namespace glm::storage

@@ -107,6 +107,7 @@ class StoreServer {
   zmq::socket_t socket_;  // used by thread_ only once started
   const std::string endpoint_;
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> avg_record_words_{256};  // sizes the next answer's first segment
   std::atomic<uint64_t> requests_{0}, malformed_{0}, errors_{0}, records_sent_{0}, records_written_{0};
   std::thread thread_;
 };

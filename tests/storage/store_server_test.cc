@@ -128,8 +128,6 @@ TEST_F(StoreServerTest, MalformedRequestsAreAnsweredAndCountedAndServingGoesOn) 
     auto answer = client->RoundTripRawForTesting(garbage);
     ASSERT_TRUE(answer.ok()) << answer.status();
   }
-  // A frame without an envelope, straight from a raw DEALER with an empty
-  // message: dropped.
   EXPECT_GE(server_->counters().malformed, 2u);
   EXPECT_GE(server_->counters().errors, 3u);
   auto r = client->GetSampleRange(Objective::kBlank, 1, 0, 10);
