@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterPlannedCommand(&app, "plot", "Draw loss curves from a run's metrics.jsonl",
                                    &registry);
   glm::cmd::RegisterBenchCommand(&app, &registry);
+  glm::cmd::RegisterBenchRuntimeCommands(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
   try {
