@@ -97,12 +97,13 @@ class Cluster {
     KillAndReap(coordinator_, SIGKILL);
     coordinator_ = -1;
   }
-  pid_t StartWorker(const std::string& keys_dir = "") {
+  pid_t StartWorker(const std::string& keys_dir = "", const std::vector<std::string>& extra = {}) {
     std::string id = "w" + std::to_string(next_worker_++);
-    pid_t pid = Spawn({GLM_BINARY, "worker", "--coordinator", endpoint_, "--keys",
-                       keys_dir.empty() ? (dir_ / "keys").string() : keys_dir, "--resources", "cpu=1",
-                       "--node-id", id, "--call-timeout-ms", "500"},
-                      (dir_ / "logs" / (id + ".log")).string());
+    std::vector<std::string> argv = {GLM_BINARY, "worker", "--coordinator", endpoint_, "--keys",
+                                     keys_dir.empty() ? (dir_ / "keys").string() : keys_dir, "--resources", "cpu=1",
+                                     "--node-id", id, "--call-timeout-ms", "500"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    pid_t pid = Spawn(argv, (dir_ / "logs" / (id + ".log")).string());
     workers_.push_back(pid);
     return pid;
   }
@@ -111,6 +112,22 @@ class Cluster {
     workers_.erase(workers_.begin() + static_cast<long>(i));
   }
   size_t num_workers() const { return workers_.size(); }
+  // Sends `sig` to worker i and waits up to `timeout` for it to exit;
+  // returns its exit status, or -1 if it did not exit.
+  int SignalWorkerAndWait(size_t i, int sig, std::chrono::seconds timeout) {
+    pid_t pid = workers_[i];
+    kill(pid, sig);
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        workers_.erase(workers_.begin() + static_cast<long>(i));
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -1;
+  }
 
   // The coordinator's status JSON as text ("" when it does not answer),
   // asked in-process (cheaper than starting `glm status` at every poll).
@@ -186,7 +203,7 @@ TEST(RuntimeIntegrationTest, KillingRandomWorkersLeavesTheSameOutput) {
   // times, while the job runs.
   int kills = 0;
   for (; kills < 3; ++kills) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
     ASSERT_FALSE(c.Done()) << "the job finished before the faults; make it longer";
     c.KillWorker(rng() % c.num_workers());
     c.StartWorker();
@@ -245,6 +262,29 @@ TEST(RuntimeIntegrationTest, WorkerWithAForeignKeyIsRefused) {
   std::ifstream log(c.dir() / "logs" / "coordinator.log");
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_TRUE(testing::Contains(text, "not in the cluster's allow-list")) << text;
+}
+
+TEST(RuntimeIntegrationTest, SigtermGivesLeasedWorkBackAndExitsCleanly) {
+  Cluster c("sigterm");
+  c.StartCoordinator(200000);  // 0.2 s per record: a shard takes seconds
+  c.StartWorker("", {"--drain-timeout-ms", "300"});
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  std::string status;
+  while (Clock::now() < deadline) {
+    status = c.Status();
+    if (testing::Contains(status, "\"leased\":1")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(testing::Contains(status, "\"leased\":1")) << status;
+  EXPECT_EQ(c.SignalWorkerAndWait(0, SIGTERM, std::chrono::seconds(20)), 0);
+  status = c.Status();
+  // The shard went back to the queue at once (no lease expiry), with no
+  // attempt counted and nothing dead-lettered.
+  EXPECT_TRUE(testing::Contains(status, "\"tokenize\":{\"pending\":8}")) << status;
+  EXPECT_TRUE(testing::Contains(status, "\"dead_letters\":[]")) << status;
+  std::ifstream log(c.dir() / "logs" / "coordinator.log");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(testing::Contains(text, "gave back tokenize/")) << text;
 }
 
 }  // namespace
