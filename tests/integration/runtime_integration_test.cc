@@ -20,6 +20,7 @@
 #include "transport/keys.h"
 #include "transport/socket.h"
 #include "worker/digest.h"
+#include "worker/executor.h"
 
 namespace glm {
 namespace {
@@ -164,8 +165,8 @@ class Cluster {
     }
     return false;
   }
-  std::string Digest() {
-    auto d = worker::DigestOutput((dir_ / "output").string());
+  std::string Digest(const std::string& output = "") {
+    auto d = worker::DigestOutput(output.empty() ? (dir_ / "output").string() : output);
     GLM_CHECK(d.ok()) << d.status();
     EXPECT_EQ(d->num_records, 640u);  // 160 docs + 3 x 160 samples
     return d->sha256_hex;
@@ -180,22 +181,47 @@ class Cluster {
   int next_worker_ = 0;
 };
 
-// The fault-free reference digest, computed once.
-const std::string& ReferenceDigest() {
-  static std::string digest = [] {
-    Cluster c("reference");
-    c.StartCoordinator(0);
-    c.StartWorker();
-    c.StartWorker();
-    GLM_CHECK(c.WaitDone(std::chrono::seconds(40))) << "reference run did not finish";
-    return c.Digest();
-  }();
-  return digest;
+// The fault-free output, computed in-process as an oracle: every task of
+// the job run exactly once, by one node, with the same executors the
+// workers run (8 tokenize tasks; 160 documents, so 160 samples per
+// objective in epoch 0).
+std::string ExpectedDigest(const fs::path& dir) {
+  worker::ExecutorRegistry registry;
+  worker::RegisterTestExecutors(&registry);
+  worker::JobSpec job;
+  job.seed = 1234;  // JobOptions' default seed
+  job.executor = "test";
+  job.output_dir = (dir / "expected").string();
+  worker::ExecutorContext context("oracle", job, nullptr);
+  {  // executors hold the node store open until they go
+  auto tokenize = registry.Create("test", "tokenize", context);
+  auto corrupt = registry.Create("test", "corrupt", context);
+  GLM_CHECK(tokenize.ok() && corrupt.ok());
+  for (uint32_t f = 0; f < 8; ++f) {
+    TaskSpec t;
+    t.kind = "tokenize";
+    t.shard_index = f;
+    t.shard_path = (dir / "corpus" / ("f" + std::to_string(f) + ".txt")).string();
+    GLM_CHECK((*tokenize)->Run(t, context).ok());
+  }
+  for (int o = 0; o < 3; ++o) {
+    TaskSpec t;
+    t.kind = "corrupt";
+    t.objective = o;
+    t.begin = 0;
+    t.end = 160;
+    GLM_CHECK((*corrupt)->Run(t, context).ok());
+  }
+  }
+  auto d = worker::DigestOutput(job.output_dir);
+  GLM_CHECK(d.ok()) << d.status();
+  GLM_CHECK(d->num_records == 640u) << d->num_records;
+  return d->sha256_hex;
 }
 
 TEST(RuntimeIntegrationTest, KillingRandomWorkersLeavesTheSameOutput) {
-  const std::string& reference = ReferenceDigest();
   Cluster c("kill_workers");
+  const std::string reference = ExpectedDigest(c.dir());
   c.StartCoordinator(8000);
   for (int i = 0; i < 3; ++i) c.StartWorker();
   std::mt19937 rng(7);
@@ -213,8 +239,8 @@ TEST(RuntimeIntegrationTest, KillingRandomWorkersLeavesTheSameOutput) {
 }
 
 TEST(RuntimeIntegrationTest, KillingAndRestartingTheCoordinatorLeavesTheSameOutput) {
-  const std::string& reference = ReferenceDigest();
   Cluster c("kill_coordinator");
+  const std::string reference = ExpectedDigest(c.dir());
   c.StartCoordinator(8000);
   c.StartWorker();
   c.StartWorker();
@@ -228,8 +254,8 @@ TEST(RuntimeIntegrationTest, KillingAndRestartingTheCoordinatorLeavesTheSameOutp
 }
 
 TEST(RuntimeIntegrationTest, AddingWorkersMidRunLeavesTheSameOutput) {
-  const std::string& reference = ReferenceDigest();
   Cluster c("add_workers");
+  const std::string reference = ExpectedDigest(c.dir());
   c.StartCoordinator(8000);
   c.StartWorker();
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
@@ -262,6 +288,33 @@ TEST(RuntimeIntegrationTest, WorkerWithAForeignKeyIsRefused) {
   std::ifstream log(c.dir() / "logs" / "coordinator.log");
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_TRUE(testing::Contains(text, "not in the cluster's allow-list")) << text;
+}
+
+TEST(RuntimeIntegrationTest, PipelineCommandRunsALocalClusterToTheFaultFreeOutput) {
+  Cluster c("pipeline_command");
+  const std::string reference = ExpectedDigest(c.dir());
+  testing::CommandResult r = testing::RunCommand(
+      std::string(GLM_BINARY) + " pipeline --workdir " + (c.dir() / "work").string() + " --corpus " +
+      (c.dir() / "corpus").string() + " --workers 2 --samples-per-task 16 --global-batch-size 24 " +
+      "--heartbeat-interval-ms 200 --node-timeout-ms 1500 --lease-ms 2000 --timeout-s 60 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(testing::Contains(r.output, "\"digest\":\"" + reference + "\"")) << r.output;
+  EXPECT_TRUE(testing::Contains(r.output, "\"mb_per_s_per_core\"")) << r.output;
+}
+
+TEST(RuntimeIntegrationTest, CommandsRejectBadInputWithHints) {
+  Cluster c("cli");
+  std::string glm = GLM_BINARY;
+  std::string keys = (c.dir() / "keys").string();
+  auto again = testing::RunCommand(glm + " keys generate --output " + keys);
+  EXPECT_EQ(again.exit_code, 2) << again.output;
+  EXPECT_TRUE(testing::Contains(again.output, "--overwrite")) << again.output;
+  auto bad = testing::RunCommand(glm + " worker --keys " + keys + " --resources cpu=lots");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_TRUE(testing::Contains(bad.output, "cpu=lots")) << bad.output;
+  auto away = testing::RunCommand(glm + " status --coordinator tcp://127.0.0.1:1 --timeout-ms 300 --keys " + keys);
+  EXPECT_EQ(away.exit_code, 1) << away.output;
+  EXPECT_TRUE(testing::Contains(away.output, "no answer")) << away.output;
 }
 
 TEST(RuntimeIntegrationTest, SigtermGivesLeasedWorkBackAndExitsCleanly) {
