@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterBenchTrainCommand(&app, &registry);
   glm::cmd::RegisterBenchStore(&app, &registry);
   glm::cmd::RegisterBenchCorruptCommand(&app, &registry);
+  glm::cmd::RegisterBenchRuntimeCommands(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
   try {

@@ -659,10 +659,11 @@ int64_t Coordinator::produced_step() const {
 void Coordinator::Refill() {
   if (phase_ == "noop") {
     if (num_noop_created_ >= job_.noop_tasks) return;
+    // Small batches, often: a large batch would stall leasing for its write.
     auto& q = ready_["noop"];
-    if (q.size() >= 5000) return;
+    if (q.size() >= 4096) return;
     rocksdb::WriteBatch batch;
-    while (num_noop_created_ < job_.noop_tasks && q.size() < 10000) {
+    for (int i = 0; i < 256 && num_noop_created_ < job_.noop_tasks; ++i) {
       Task t;
       t.spec.id = NoopTaskId(num_noop_created_++);
       t.spec.kind = "noop";
