@@ -7,6 +7,11 @@
 #include "cmd/commands.h"
 #include "model/torch_env.h"
 
+namespace glm::cmd {
+// cmd/bench_trainer.cc: glm bench trainer-checkpoint / trainer-dp.
+void RegisterBenchTrainer(CLI::App* app, CommandRegistry* registry);
+}  // namespace glm::cmd
+
 int main(int argc, char** argv) {
   glm::model::ReexecWithFasterBlasKernelIfNeeded(argv);
   CLI::App app{
@@ -60,6 +65,7 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterPlannedCommand(&app, "plot", "Draw loss curves from a run's metrics.jsonl",
                                    &registry);
   glm::cmd::RegisterBenchCommand(&app, &registry);
+  glm::cmd::RegisterBenchTrainer(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
   try {
