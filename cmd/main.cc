@@ -13,6 +13,8 @@ namespace glm::cmd {
 void RegisterTokenizerCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterCorruptCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterBenchCorruptCommand(CLI::App* app, CommandRegistry* registry);
+// cmd/bench_trainer.cc: glm bench trainer-checkpoint / trainer-dp.
+void RegisterBenchTrainer(CLI::App* app, CommandRegistry* registry);
 }  // namespace glm::cmd
 
 int main(int argc, char** argv) {
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterBenchStore(&app, &registry);
   glm::cmd::RegisterBenchCorruptCommand(&app, &registry);
   glm::cmd::RegisterBenchRuntimeCommands(&app, &registry);
+  glm::cmd::RegisterBenchTrainer(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
   try {

@@ -291,6 +291,21 @@ Status CheckpointManager::SaveAsync(CheckpointSnapshot snapshot) {
   return Status::Ok();
 }
 
+StatusOr<std::shared_future<void>> CheckpointManager::SaveLiveAsync(CheckpointSnapshot live) {
+  GLM_RETURN_IF_ERROR(Wait());
+  auto copied = std::make_shared<std::promise<void>>();
+  std::shared_future<void> copied_future = copied->get_future().share();
+  pending_ = std::async(std::launch::async, [this, copied, s = std::move(live)]() mutable {
+    s.model = SnapshotTensors(s.model);
+    s.optimizer = SnapshotTensors(s.optimizer);
+    copied->set_value();
+    auto saved = Save(s);
+    if (!saved.ok()) spdlog::error("asynchronous checkpoint failed: {}", saved.status().ToString());
+    return saved.status();
+  });
+  return copied_future;
+}
+
 Status CheckpointManager::Wait() {
   if (!pending_.valid()) return Status::Ok();
   return pending_.get();

@@ -14,9 +14,11 @@
 // LoadLatest() verifies checksums and falls back to the previous checkpoint,
 // with a warning, when the newest is truncated or corrupt.
 //
-// Asynchronous writes: the trainer builds a CheckpointSnapshot (a copy of every
-// tensor, taken while training is paused: the only time training is blocked),
-// then SaveAsync() writes it on a background thread while training goes on.
+// Asynchronous writes: SaveAsync() writes an already copied snapshot in the
+// background; SaveLiveAsync() also makes the copy in the background and tells
+// the caller when the live tensors may change again. The trainer uses the
+// latter: training is blocked only if the copy outlasts the next step's
+// forward and backward.
 //
 // Thread-safety: CheckpointManager methods may be called from one thread at a
 // time; the background writer is internal. Destruction waits for a pending
@@ -114,6 +116,13 @@ class CheckpointManager {
   // Waits for a previous asynchronous write (returning its error, if any),
   // then starts writing `snapshot` in the background.
   Status SaveAsync(CheckpointSnapshot snapshot);
+  // Waits for a previous asynchronous write, then starts a background thread
+  // that first copies the tensors of `live` (which may alias live training
+  // state) and then writes the copy. The returned future becomes ready when
+  // the copy is complete: until then the caller must not modify those tensors
+  // (the trainer waits for it before its next optimizer update, so the copy
+  // overlaps the next forward/backward).
+  StatusOr<std::shared_future<void>> SaveLiveAsync(CheckpointSnapshot live);
   // Waits for the pending asynchronous write; OK when none.
   Status Wait();
 

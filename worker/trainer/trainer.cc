@@ -164,6 +164,7 @@ Trainer::Trainer(TrainerOptions options, std::shared_ptr<torch::nn::Module> mode
 
 Trainer::~Trainer() {
   prefetcher_.reset();
+  WaitForSnapshot();
   WaitForCheckpoint().IgnoreError();
 }
 
@@ -187,8 +188,17 @@ NamedTensors Trainer::ModelTensors() const {
   return out;
 }
 
+double Trainer::WaitForSnapshot() {
+  if (!snapshot_taken_.valid()) return 0;
+  const auto start = Clock::now();
+  snapshot_taken_.wait();
+  snapshot_taken_ = std::shared_future<void>();
+  return MsSince(start);
+}
+
 Status Trainer::Restore(const LoadedCheckpoint& checkpoint) {
   GLM_CHECK(optimizer_ != nullptr) << "Restore() before Init()";
+  WaitForSnapshot();
   const TrainerState& state = checkpoint.snapshot.state;
   if (state.global_batch_size != options_.geometry.global_batch_size) {
     return FailedPreconditionError(
@@ -254,6 +264,7 @@ Status Trainer::SyncState() {
     }
     return Status::Ok();
   }
+  WaitForSnapshot();  // the broadcast below may overwrite the live tensors
   // All-gather of completed steps (-1: no state) by a sum over a one-hot vector.
   torch::Tensor steps = torch::zeros({comm_->world_size()}, torch::kFloat64);
   steps[comm_->rank()] = has_state_ ? static_cast<double>(step_) : -1.0;
@@ -409,6 +420,7 @@ Status Trainer::AttemptStep() {
                           ? ClipGradNorm(params, options_.clip_grad_norm)
                           : ClipGradNorm(params, std::numeric_limits<double>::infinity());
   metrics.lr = LearningRate(options_.schedule, optimizer_->step_count());
+  metrics.checkpoint_block_ms += WaitForSnapshot();
   optimizer_->Step(metrics.lr);
   ZeroGrads();
   ++step_;
@@ -425,7 +437,8 @@ Status Trainer::AttemptStep() {
 
   if (options_.checkpoint_every_steps > 0 && step_ % options_.checkpoint_every_steps == 0 &&
       checkpoints_ != nullptr) {
-    GLM_ASSIGN_OR_RETURN(metrics.checkpoint_block_ms, SaveCheckpoint());
+    GLM_ASSIGN_OR_RETURN(double blocked_ms, SaveCheckpoint());
+    metrics.checkpoint_block_ms += blocked_ms;
   }
   if (metrics_ != nullptr) metrics_->OnStep(metrics);
   return Status::Ok();
@@ -435,13 +448,8 @@ StatusOr<double> Trainer::SaveCheckpoint() {
   if (checkpoints_ == nullptr) return FailedPreconditionError("no checkpoint manager configured");
   if (comm_ != nullptr && comm_->rank() != 0) return 0.0;  // state is replicated; rank 0 writes
   const auto start = Clock::now();
+  WaitForSnapshot();
   CheckpointSnapshot snapshot;
-  if (options_.async_checkpoint) {
-    // A previous write still running would otherwise hold two snapshots.
-    GLM_RETURN_IF_ERROR(checkpoints_->Wait());
-  }
-  snapshot.model = SnapshotTensors(ModelTensors());
-  snapshot.optimizer = SnapshotTensors(optimizer_->StateTensors());
   TrainerState& state = snapshot.state;
   state.step = step_;
   state.consumed = mixer_->ConsumedAfter(step_);
@@ -453,15 +461,24 @@ StatusOr<double> Trainer::SaveCheckpoint() {
   state.optimizer_steps = optimizer_->step_count();
   snapshot.config_json = options_.config_json;
   if (options_.async_checkpoint) {
-    GLM_RETURN_IF_ERROR(checkpoints_->SaveAsync(std::move(snapshot)));
+    // Live tensors: the manager's thread copies them; we wait for the copy
+    // before the next optimizer update.
+    snapshot.model = ModelTensors();
+    snapshot.optimizer = optimizer_->StateTensors();
+    GLM_ASSIGN_OR_RETURN(snapshot_taken_, checkpoints_->SaveLiveAsync(std::move(snapshot)));
+    // A model whose buffers change in forward cannot overlap the copy.
+    if (!model_->buffers().empty()) WaitForSnapshot();
     return MsSince(start);
   }
+  snapshot.model = SnapshotTensors(ModelTensors());
+  snapshot.optimizer = SnapshotTensors(optimizer_->StateTensors());
   GLM_ASSIGN_OR_RETURN(std::string path, checkpoints_->Save(snapshot));
   (void)path;
   return MsSince(start);
 }
 
 Status Trainer::WaitForCheckpoint() {
+  WaitForSnapshot();
   if (checkpoints_ == nullptr) return Status::Ok();
   return checkpoints_->Wait();
 }

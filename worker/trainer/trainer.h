@@ -109,7 +109,9 @@ struct StepMetrics {
   double data_wait_ms = 0;    // time this rank waited for its micro batches
   double step_ms = 0;         // wall time of the step on this rank
   double allreduce_ms = 0;    // time in collectives on this rank
-  double checkpoint_block_ms = 0;  // time training was blocked by a checkpoint snapshot
+  // Time training was blocked by checkpointing in this step: starting one, and
+  // waiting before the optimizer update for the background copy of the last one.
+  double checkpoint_block_ms = 0;
   int64_t world_size = 1;
   int64_t generation = 0;
   int64_t rank = 0;
@@ -193,8 +195,10 @@ class Trainer {
   Status Run(int64_t until_step);
   // One optimizer step, handling membership changes.
   Status TrainStep();
-  // Snapshot now; rank 0 writes (asynchronously when async_checkpoint).
-  // Returns the blocking time in ms.
+  // Checkpoints the state after the last completed step; rank 0 writes. With
+  // async_checkpoint the tensors are copied and written on a background
+  // thread, and the next optimizer update waits for the copy (see
+  // checkpoint.h). Returns the time this call blocked, in ms.
   StatusOr<double> SaveCheckpoint();
   // Waits for a pending checkpoint write.
   Status WaitForCheckpoint();
@@ -213,6 +217,9 @@ class Trainer {
   Status Reconfigure(const Membership& membership);
   Status SyncState();
   void ZeroGrads();
+  // Blocks until a background checkpoint copy of the live tensors is done;
+  // returns the ms waited.
+  double WaitForSnapshot();
 
   TrainerOptions options_;
   std::shared_ptr<torch::nn::Module> model_;
@@ -231,7 +238,7 @@ class Trainer {
   int64_t step_ = 0;
   bool has_state_ = true;
   int64_t run_until_ = 0;
-  double pending_checkpoint_block_ms_ = 0;
+  std::shared_future<void> snapshot_taken_;
 };
 
 }  // namespace glm::trainer
