@@ -57,8 +57,7 @@ int main(int argc, char** argv) {
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "import", "Read a HuggingFace-layout checkpoint",
                                    &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "plot", "Draw loss curves from a run's metrics.jsonl",
-                                   &registry);
+  glm::cmd::RegisterPlotCommand(&app, &registry);
   glm::cmd::RegisterBenchCommand(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
