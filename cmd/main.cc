@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
                                    &registry);
   glm::cmd::RegisterPlotCommand(&app, &registry);
   glm::cmd::RegisterBenchCommand(&app, &registry);
+  glm::cmd::RegisterBenchMetricsCommand(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
   try {
