@@ -44,28 +44,18 @@ bool IsPng(const fs::path& path, int* width, int* height) {
   return true;
 }
 
-TEST(PlotCommandTest, DrawsLossPngFromMetricsJsonl) {
+// One invocation (the binary loads LibTorch: seconds on a busy machine).
+TEST(PlotCommandTest, DrawsLossPngIntoTheRunDirectoryAtTheRequestedSize) {
   fs::path run = FreshDir("ok");
   WriteSyntheticMetrics(run, 200);
-  const fs::path png = run / "curves.png";
-  auto r = RunCommand(std::string(GLM_BINARY) + " plot --run " + run.string() + " --output " + png.string() +
-                      " --width 900 --height 600");
+  auto r = RunCommand(std::string(GLM_BINARY) + " plot --run " + run.string() + " --width 900 --height 600");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(Contains(r.output, "\"points\":200")) << r.output;
   EXPECT_TRUE(Contains(r.output, "\"last_step\":200")) << r.output;
   int w = 0, h = 0;
-  ASSERT_TRUE(IsPng(png, &w, &h));
+  ASSERT_TRUE(IsPng(run / "loss.png", &w, &h));  // default --output
   EXPECT_EQ(w, 900);
   EXPECT_EQ(h, 600);
-}
-
-TEST(PlotCommandTest, DefaultOutputIsLossPngInTheRunDirectory) {
-  fs::path run = FreshDir("default_output");
-  WriteSyntheticMetrics(run, 20);
-  auto r = RunCommand(std::string(GLM_BINARY) + " plot --run " + run.string());
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  int w = 0, h = 0;
-  EXPECT_TRUE(IsPng(run / "loss.png", &w, &h));
 }
 
 TEST(PlotCommandTest, MissingOrBrokenMetricsFailWithAClearMessage) {
@@ -80,10 +70,6 @@ TEST(PlotCommandTest, MissingOrBrokenMetricsFailWithAClearMessage) {
   r = RunCommand(std::string(GLM_BINARY) + " plot --run " + broken.string());
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(Contains(r.output, "line 2")) << r.output;
-
-  r = RunCommand(std::string(GLM_BINARY) + " plot --run " + broken.string() + " --width 5");
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_TRUE(Contains(r.output, "width")) << r.output;
 }
 
 }  // namespace
