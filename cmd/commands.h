@@ -52,6 +52,9 @@ void RegisterPipelineCommand(CLI::App* app, CommandRegistry* registry);
 // `glm bench rpc` and `glm bench coordinator` (bench_rpc.cc, bench_coordinator.cc);
 // call after RegisterBenchCommand.
 void RegisterBenchRuntimeCommands(CLI::App* app, CommandRegistry* registry);
+void RegisterPlotCommand(CLI::App* app, CommandRegistry* registry);  // cmd/plot.cc
+// `glm bench metrics` (cmd/bench_metrics.cc); call after RegisterBenchCommand.
+void RegisterBenchMetricsCommand(CLI::App* app, CommandRegistry* registry);
 
 // A subcommand that is part of glm's design but not built yet: it shows in
 // `glm --help` with its purpose, and running it says so and exits 2.

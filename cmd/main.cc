@@ -57,14 +57,14 @@ int main(int argc, char** argv) {
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "import", "Read a HuggingFace-layout checkpoint",
                                    &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "plot", "Draw loss curves from a run's metrics.jsonl",
-                                   &registry);
+  glm::cmd::RegisterPlotCommand(&app, &registry);
   glm::cmd::RegisterBenchCommand(&app, &registry);
   glm::cmd::RegisterBenchTrainCommand(&app, &registry);
   glm::cmd::RegisterBenchStore(&app, &registry);
   glm::cmd::RegisterBenchCorruptCommand(&app, &registry);
   glm::cmd::RegisterBenchRuntimeCommands(&app, &registry);
   glm::cmd::RegisterBenchTrainer(&app, &registry);
+  glm::cmd::RegisterBenchMetricsCommand(&app, &registry);
   glm::cmd::RegisterVersionCommand(&app, &registry);
 
   try {

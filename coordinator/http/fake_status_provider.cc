@@ -94,6 +94,7 @@ void FakeStatusProvider::SimulateStep(int64_t now_ms) {
   if (step % 20 == 0) {
     s.checkpoints.push_back({step, now_ms, 0.8 + 0.01 * double(step % 7), 48 << 20,
                              "runs/simulated/checkpoints/step-" + std::to_string(step), "complete"});
+    if (s.checkpoints.size() > 20) s.checkpoints.erase(s.checkpoints.begin());
   }
   // Losses: decaying curves with a little deterministic wiggle.
   const double t = double(step);

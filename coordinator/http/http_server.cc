@@ -34,6 +34,8 @@ class HttpServer::Impl {
     server_.set_read_timeout(5, 0);
     server_.set_write_timeout(5, 0);
     server_.set_keep_alive_timeout(5);
+    // Small responses: without TCP_NODELAY, Nagle and delayed ACKs add ~40 ms.
+    server_.set_tcp_nodelay(true);
     // httplib's default sets SO_REUSEPORT, which lets a second coordinator
     // silently share the port; SO_REUSEADDR alone still allows a quick restart.
     server_.set_socket_options([](int sock) {

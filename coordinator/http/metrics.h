@@ -19,6 +19,7 @@
 #define GLM_COORDINATOR_HTTP_METRICS_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -37,8 +38,12 @@ const char* MetricTypeName(MetricType type);
 bool IsValidMetricName(const std::string& name);
 bool IsValidLabelName(const std::string& name);
 
+// Counters and gauges sit on their own cache line, so that children updated
+// from different threads (one per rank, one per actor) do not false-share.
+inline constexpr size_t kMetricAlignment = 64;
+
 // A value that only goes up (events, samples, seconds spent).
-class Counter {
+class alignas(kMetricAlignment) Counter {
  public:
   // `amount` must be >= 0 (a negative amount is ignored: counters never go down).
   void Increment(double amount = 1.0);
@@ -52,7 +57,7 @@ class Counter {
 };
 
 // A value that goes up and down (nodes alive, current loss, tokens/s).
-class Gauge {
+class alignas(kMetricAlignment) Gauge {
  public:
   void Set(double value) { value_.store(value, std::memory_order_relaxed); }
   void Add(double amount);

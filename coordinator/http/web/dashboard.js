@@ -221,7 +221,10 @@
   }
   async function poll() {
     try {
-      const res = await fetch('/api/status?history_after=' + state.lastStep, { cache: 'no-store' });
+      // The first load takes at most 2000 points of history (plenty for a
+      // chart's width); later polls only the steps after the newest held.
+      const query = state.lastStep < 0 ? 'max_history=2000' : 'history_after=' + state.lastStep;
+      const res = await fetch('/api/status?' + query, { cache: 'no-store' });
       if (!res.ok) throw new Error('HTTP ' + res.status);
       const s = await res.json();
       if (s.trainer && s.trainer.step < state.lastStep) {

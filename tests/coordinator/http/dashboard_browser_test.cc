@@ -4,7 +4,8 @@
 // own survives it.
 //
 // Target: by default an in-process HttpServer whose FakeStatusProvider
-// simulates a job (a new training step every 100 ms). To point the same
+// simulates a job (empty until the page's first poll, then a new training
+// step every 100 ms). To point the same
 // check at a real job, set
 //   GLM_DASHBOARD_URL=http://127.0.0.1:8265/          (e.g. `glm pretrain --config configs/tiny.yaml`)
 //   GLM_DASHBOARD_EXPECT_NODES=node-0,node-1           (optional: ids the node table must list)
@@ -190,7 +191,6 @@ TEST(DashboardBrowserTest, LossChartFillsAndNodeTableListsNodesWithoutConsoleErr
                  std::chrono::system_clock::now().time_since_epoch())
           .count();
     };
-    for (int i = 0; i < 30; ++i) provider.SimulateStep(now_ms() - (30 - i) * 100);
     HttpServerOptions options;
     options.port = 0;
     options.poll_interval_ms = 250;
@@ -198,15 +198,16 @@ TEST(DashboardBrowserTest, LossChartFillsAndNodeTableListsNodesWithoutConsoleErr
     ASSERT_TRUE(started.ok()) << started.status();
     server = std::move(*started);
     url = server->url() + "/";
-    // Live data: a step every 100 ms while the browser watches.
+    // The page first sees an empty job (no nodes, no steps: the empty states
+    // must render without errors), then a step every 100 ms while it polls.
     simulator = std::thread([&] {
       while (!stop) {
-        provider.SimulateStep(now_ms());
+        if (provider.num_status_calls() > 0) provider.SimulateStep(now_ms());
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     });
     expect_nodes = "node-0,node-1,node-2";
-    min_points = 45;  // more than the 30 preloaded: the page updated live
+    min_points = 40;  // 4 s of live updates
   }
   std::vector<std::string> extra = {"--min-points", std::to_string(std::max(1, min_points))};
   if (!expect_nodes.empty()) extra.insert(extra.end(), {"--expect-nodes", expect_nodes});
