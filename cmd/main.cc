@@ -17,8 +17,24 @@ void RegisterBenchCorruptCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterBenchTrainer(CLI::App* app, CommandRegistry* registry);
 }  // namespace glm::cmd
 
+namespace {
+
+// Commands that never multiply matrices: they skip the BLAS re-exec, which
+// costs a second LibTorch load at start-up (seconds on a busy machine).
+bool NeedsFastBlas(int argc, char** argv) {
+  if (argc < 2) return false;
+  std::string command = argv[1];
+  for (const char* light : {"coordinator", "keys", "status", "store", "tokenizer", "corrupt",
+                            "pipeline", "plot", "checkpoint", "--help", "-h"}) {
+    if (command == light) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  glm::model::ReexecWithFasterBlasKernelIfNeeded(argv);
+  if (NeedsFastBlas(argc, argv)) glm::model::ReexecWithFasterBlasKernelIfNeeded(argv);
   CLI::App app{
       "glm: pretrain GLM language models (General Language Model, autoregressive blank\n"
       "infilling; Du et al., ACL 2022) with a Ray-style actor runtime: a coordinator,\n"
