@@ -25,9 +25,16 @@ void SetCommonOptions(zmq::socket_t& socket, const SocketOptions& options) {
   socket.set(zmq::sockopt::handshake_ivl, options.handshake_ivl_ms);
 }
 
+// A signal (SIGTERM to drain) interrupts poll and recv with EINTR: treat it
+// as "nothing yet" so the caller's loop sees its stop flag.
 bool WaitReadable(zmq::socket_t& socket, int timeout_ms) {
   zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-  return zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) > 0;
+  try {
+    return zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) > 0;
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return false;
+    throw;
+  }
 }
 
 }  // namespace
@@ -69,8 +76,11 @@ std::optional<Incoming> ServerSocket::Receive(int timeout_ms) {
     int64_t left = deadline - NowMs();
     if (!WaitReadable(socket_, static_cast<int>(std::max<int64_t>(0, left)))) return std::nullopt;
     std::vector<zmq::message_t> parts;
-    if (!zmq::recv_multipart(socket_, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
-      continue;
+    try {
+      if (!zmq::recv_multipart(socket_, std::back_inserter(parts), zmq::recv_flags::dontwait)) continue;
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) return std::nullopt;
+      throw;
     }
     // ROUTER prepends the routing id; a DEALER peer sends exactly one part.
     if (parts.size() != 2) {
@@ -146,13 +156,18 @@ std::unique_ptr<DecodedEnvelope> ClientSocket::Receive(int timeout_ms) {
     int64_t left = deadline - NowMs();
     if (!WaitReadable(socket_, static_cast<int>(std::max<int64_t>(0, left)))) return nullptr;
     zmq::message_t part;
-    if (!socket_.recv(part, zmq::recv_flags::dontwait)) continue;
-    if (part.more()) {
-      // Our peers send one part; drain and drop the rest of a multipart.
-      ++num_dropped_;
-      while (part.more() && socket_.recv(part, zmq::recv_flags::dontwait)) {
+    try {
+      if (!socket_.recv(part, zmq::recv_flags::dontwait)) continue;
+      if (part.more()) {
+        // Our peers send one part; drain and drop the rest of a multipart.
+        ++num_dropped_;
+        while (part.more() && socket_.recv(part, zmq::recv_flags::dontwait)) {
+        }
+        continue;
       }
-      continue;
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) return nullptr;
+      throw;
     }
     auto decoded = DecodeEnvelope(part.data(), part.size(), options_.limits);
     if (!decoded.ok()) {

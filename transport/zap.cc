@@ -75,6 +75,7 @@ void ZapAuthenticator::Loop() {
       zmq::send_multipart(*socket_, reply);
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) return;
+      if (e.num() == EINTR) continue;  // a signal; the loop checks stop_
       spdlog::warn("ZAP handler: {}", e.what());
     }
   }

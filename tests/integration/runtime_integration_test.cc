@@ -154,9 +154,17 @@ class Cluster {
     auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
       if (Done()) {
-        for (pid_t pid : workers_) waitpid(pid, nullptr, 0);
+        for (pid_t pid : workers_) {
+          int status = 0;
+          waitpid(pid, &status, 0);
+          EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "worker " << pid << " status " << status;
+        }
         workers_.clear();
-        KillAndReap(coordinator_, SIGTERM);
+        // SIGTERM stops the coordinator cleanly (exit 0).
+        kill(coordinator_, SIGTERM);
+        int status = 0;
+        waitpid(coordinator_, &status, 0);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "coordinator status " << status;
         coordinator_ = -1;
         return true;
       }
