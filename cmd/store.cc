@@ -185,7 +185,11 @@ void RegisterStoreCommand(CLI::App* app, CommandRegistry* registry) {
     CLI::App* sub = store->add_subcommand(name, help);
     AddConfigOption(sub, "");
     AddOption(sub, "store", &options->store, "Directory of the store (opened read-only)");
-    if (with_json) AddFlag(sub, "json", &options->json, "Print JSON instead of text");
+    if (with_json) {
+      AddFlag(sub, "json", &options->json,
+              name == "export" ? "JSON lines (export's only format; accepted as in `glm corrupt --json`)"
+                               : "Print JSON instead of text");
+    }
     if (with_objective) {
       AddOption(sub, "objective", &options->objective, "Only this objective: blank, sentence or document");
     }

@@ -246,12 +246,13 @@ Status RocksDbSampleStore::PutDocuments(const std::vector<Document>& docs) {
   batch.Delete(handle(Family::kMeta), kMetaDocIndexKey);
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_writes;
-  {
-    std::lock_guard<std::mutex> lock(doc_index_mu_);
-    doc_lengths_.reset();
-  }
-  return FromRocks(db_->Write(wo, &batch), "writing " + std::to_string(docs.size()) + " documents to store " +
-                                               options_.path);
+  Status s = FromRocks(db_->Write(wo, &batch),
+                       "writing " + std::to_string(docs.size()) + " documents to store " + options_.path);
+  // After the write: a reader that cached the old index meanwhile must not keep it.
+  std::lock_guard<std::mutex> lock(doc_index_mu_);
+  doc_lengths_.reset();
+  ++doc_generation_;
+  return s;
 }
 
 StatusOr<Document> RocksDbSampleStore::GetDocument(uint64_t id) {
@@ -307,9 +308,11 @@ Status RocksDbSampleStore::BuildDocumentIndex() {
 }
 
 StatusOr<std::vector<uint64_t>> RocksDbSampleStore::ListDocumentLengths() {
+  uint64_t generation = 0;
   {
     std::lock_guard<std::mutex> lock(doc_index_mu_);
     if (doc_lengths_) return *doc_lengths_;
+    generation = doc_generation_;
   }
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handle(Family::kMeta), kMetaDocIndexKey, &value);
@@ -322,7 +325,7 @@ StatusOr<std::vector<uint64_t>> RocksDbSampleStore::ListDocumentLengths() {
   StatusOr<std::vector<uint64_t>> lengths = schema::DecodeDocIndex(value, decode_options());
   if (!lengths.ok()) return lengths.status().WithContext("meta/" + std::string(kMetaDocIndexKey));
   std::lock_guard<std::mutex> lock(doc_index_mu_);
-  doc_lengths_ = *lengths;
+  if (generation == doc_generation_) doc_lengths_ = *lengths;  // else documents were written meanwhile
   return lengths;
 }
 
@@ -516,11 +519,11 @@ Status RocksDbSampleStore::WriteMeta(const std::vector<MetaWrite>& writes) {
 
 Status RocksDbSampleStore::Refresh() {
   if (options_.mode != OpenMode::kSecondary) return Status::Ok();
-  {
-    std::lock_guard<std::mutex> lock(doc_index_mu_);
-    doc_lengths_.reset();
-  }
-  return FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the writer of " + options_.path);
+  Status s = FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the writer of " + options_.path);
+  std::lock_guard<std::mutex> lock(doc_index_mu_);
+  doc_lengths_.reset();
+  ++doc_generation_;
+  return s;
 }
 
 Status RocksDbSampleStore::Flush() {

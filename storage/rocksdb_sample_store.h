@@ -193,8 +193,11 @@ class RocksDbSampleStore : public SampleStore {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   schema::StoreInfo info_;
   std::mutex doc_index_mu_;
-  // Cached ListDocumentLengths() result; reset by PutDocuments.
+  // Cached ListDocumentLengths() result; reset by PutDocuments and Refresh,
+  // which also bump the generation so that a read begun before them does not
+  // cache what they invalidated.
   std::optional<std::vector<uint64_t>> doc_lengths_;
+  uint64_t doc_generation_ = 0;
 };
 
 }  // namespace glm::storage

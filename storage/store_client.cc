@@ -89,15 +89,19 @@ StoreClient::StoreClient(StoreClientOptions options, zmq::socket_t socket)
     : options_(std::move(options)), socket_(std::move(socket)) {}
 
 StatusOr<zmq::message_t> StoreClient::Receive(uint64_t* request_id) {
-  zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
-  zmq::poll(items, 1, std::chrono::milliseconds(options_.timeout_ms));
-  if (!(items[0].revents & ZMQ_POLLIN)) {
-    return DeadlineExceededError("no answer from storage server " + options_.endpoint + " within " +
-                                 std::to_string(options_.timeout_ms) +
-                                 " ms; HINT: is it running and reachable (and are the CurveZMQ keys right)?");
-  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.timeout_ms);
   zmq::message_t frame;
-  if (!socket_.recv(frame, zmq::recv_flags::dontwait)) return UnavailableError("spurious wake-up");
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+    if (left.count() > 0) zmq::poll(items, 1, left);
+    if (!(items[0].revents & ZMQ_POLLIN)) {
+      return DeadlineExceededError("no answer from storage server " + options_.endpoint + " within " +
+                                   std::to_string(options_.timeout_ms) +
+                                   " ms; HINT: is it running and reachable (and are the CurveZMQ keys right)?");
+    }
+    if (socket_.recv(frame, zmq::recv_flags::dontwait)) break;  // else: woken without a message; poll again
+  }
   while (frame.more()) {  // a stray multi-part message: keep the last frame
     zmq::message_t next;
     if (!socket_.recv(next, zmq::recv_flags::dontwait)) break;

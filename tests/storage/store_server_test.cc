@@ -10,6 +10,8 @@
 #include "storage/rocksdb_sample_store.h"
 #include "storage/store_client.h"
 #include "storage/store_server.h"
+#include "storage/store_wire.h"
+#include "schema/store_rpc.capnp.h"
 #include "storage/synthetic.h"
 
 namespace glm::storage {
@@ -195,6 +197,33 @@ TEST_F(StoreServerTest, CurveServerServesKeyedClientsOnly) {
   plain.endpoint = server_->endpoint();
   plain.timeout_ms = 300;
   EXPECT_EQ(StoreClient::Connect(&context_, plain).status().code(), StatusCode::kDeadlineExceeded);
+}
+
+TEST(StoreWire, ReadsFramesAtAnyAlignment) {
+  ::capnp::MallocMessageBuilder builder;
+  auto request = builder.initRoot<schema::capnp::StoreRequest>();
+  request.setRequestId(42);
+  request.initGetDocuments(3).set(2, 7);
+  kj::Array<::capnp::word> words = ::capnp::messageToFlatArray(builder);
+  const std::string bytes(reinterpret_cast<const char*>(words.begin()), words.size() * 8);
+  for (int shift = 0; shift < 8; ++shift) {
+    std::string buffer = std::string(shift, 'x') + bytes;
+    uint64_t id = 0, doc = 0;
+    Status s = wire::ReadFrame(buffer.data() + shift, bytes.size(), 1 << 20, [&](::capnp::MessageReader& m) {
+      auto r = m.getRoot<schema::capnp::StoreRequest>();
+      id = r.getRequestId();
+      doc = r.getGetDocuments()[2];
+      return Status::Ok();
+    });
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_EQ(id, 42u);
+    EXPECT_EQ(doc, 7u);
+  }
+  EXPECT_EQ(wire::ReadFrame(bytes.data(), bytes.size() - 8, 1 << 20, [](::capnp::MessageReader& m) {
+              m.getRoot<schema::capnp::StoreRequest>().getGetDocuments();
+              return Status::Ok();
+            }).code(),
+            StatusCode::kDataLoss);
 }
 
 TEST_F(StoreServerTest, BadOptionsAreInvalidArgument) {
