@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "coordinator/http/status.h"
 
@@ -50,10 +51,15 @@ GlmMetrics::GlmMetrics(MetricsRegistry* r)
                                   {"path", "code"})) {}
 
 void GlmMetrics::RecordClusterState(const ClusterStatus& status) {
+  // Count first, then Set: concurrent scrapes each end by setting complete
+  // values, so they cannot add up twice (ResetAll + Add could).
+  std::map<std::vector<std::string>, double> node_counts, actor_counts;
+  for (const NodeStatus& node : status.nodes) node_counts[{node.state}] += 1;
+  for (const ActorStatus& actor : status.actors) actor_counts[{actor.kind, actor.state}] += 1;
   nodes->ResetAll();
-  for (const NodeStatus& node : status.nodes) nodes->WithLabels({node.state})->Add(1);
+  for (const auto& [labels, n] : node_counts) nodes->WithLabels(labels)->Set(n);
   actors->ResetAll();
-  for (const ActorStatus& actor : status.actors) actors->WithLabels({actor.kind, actor.state})->Add(1);
+  for (const auto& [labels, n] : actor_counts) actors->WithLabels(labels)->Set(n);
   for (const StageStatus& stage : status.stages) {
     tasks->WithLabels({stage.stage, "pending"})->Set(static_cast<double>(stage.pending));
     tasks->WithLabels({stage.stage, "leased"})->Set(static_cast<double>(stage.leased));

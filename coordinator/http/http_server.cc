@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "common/options.h"
@@ -94,6 +95,9 @@ class HttpServer::Impl {
       }
     });
     server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      // One scrape at a time: refreshing the state gauges and rendering them
+      // must not interleave with another scrape's refresh.
+      std::lock_guard<std::mutex> lock(scrape_mu_);
       if (glm_metrics_ != nullptr) {
         StatusQuery query;
         query.max_history_points = 1;  // only the last step's losses
@@ -168,6 +172,7 @@ class HttpServer::Impl {
   httplib::Server server_;
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};
+  std::mutex scrape_mu_;
   int port_ = -1;
 };
 

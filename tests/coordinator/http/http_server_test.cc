@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
+#include <chrono>
+#include <optional>
 #include <regex>
+#include <thread>
 
 #include "coordinator/http/fake_status_provider.h"
 #include "coordinator/http/prometheus_text.h"
@@ -51,14 +55,46 @@ TEST_F(HttpServerTest, MetricsScrapeParsesAndReflectsTheCluster) {
   EXPECT_GT(*parsed->Find("glm_loss", {{"objective", "blank"}}), 2.0);
   EXPECT_EQ(parsed->Find("glm_data_wait_seconds_count"), 1);
 
-  // The scrape itself is counted (the logger runs after the response).
+  // Requests are counted. The server's logger runs after the response is
+  // sent, on the worker thread, so wait for the count to show up.
   ASSERT_TRUE(Get("/healthz"));
-  res = Get("/metrics");
-  ASSERT_TRUE(res);
-  parsed = ParsePrometheusText(res->body);
-  ASSERT_TRUE(parsed.ok());
-  EXPECT_EQ(parsed->Find("glm_http_requests_total", {{"path", "/healthz"}, {"code", "200"}}), 1);
-  EXPECT_GE(*parsed->Find("glm_http_requests_total", {{"path", "/metrics"}, {"code", "200"}}), 1);
+  std::optional<double> healthz, scrapes;
+  for (int i = 0; i < 200 && (healthz != 1 || !scrapes); ++i) {
+    res = Get("/metrics");
+    ASSERT_TRUE(res);
+    parsed = ParsePrometheusText(res->body);
+    ASSERT_TRUE(parsed.ok());
+    healthz = parsed->Find("glm_http_requests_total", {{"path", "/healthz"}, {"code", "200"}});
+    scrapes = parsed->Find("glm_http_requests_total", {{"path", "/metrics"}, {"code", "200"}});
+    if (healthz != 1 || !scrapes) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(healthz, 1);
+  ASSERT_TRUE(scrapes.has_value());
+  EXPECT_GE(*scrapes, 1);
+}
+
+TEST_F(HttpServerTest, ConcurrentScrapesEachSeeConsistentStateGauges) {
+  for (int i = 0; i < 3; ++i) provider_.SimulateStep(1000 * i);
+  std::vector<std::thread> scrapers;
+  std::atomic<int> good{0}, bad{0};
+  for (int t = 0; t < 4; ++t) {
+    scrapers.emplace_back([&] {
+      httplib::Client client("127.0.0.1", server_->port());
+      for (int i = 0; i < 20; ++i) {
+        auto res = client.Get("/metrics");
+        auto parsed = res ? ParsePrometheusText(res->body) : StatusOr<ParsedMetrics>(InternalError("no reply"));
+        if (parsed.ok() && parsed->Find("glm_nodes", {{"state", "alive"}}) == 3 &&
+            parsed->Find("glm_actors", {{"kind", "corruption"}, {"state", "running"}}) == 2) {
+          good++;
+        } else {
+          bad++;
+        }
+      }
+    });
+  }
+  for (auto& t : scrapers) t.join();
+  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(good, 80);
 }
 
 TEST_F(HttpServerTest, ApiStatusReturnsSnapshotAndOnlyNewerHistory) {
