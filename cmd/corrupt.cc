@@ -31,6 +31,8 @@ struct CorruptOptions {
   uint64_t start = 0;                 // Default: 0 (first sample index)
   double document_min_ratio = 0.5;    // Default: 0.5
   bool no_task_masks = false;         // Default: false ([sMASK]/[gMASK] used)
+  double block_mask_prob = 0;         // Default: 0 (the reference's [dBLOCK] masking off)
+  double short_seq_prob = 0;          // Default: 0 (the reference's short sequences off)
   bool json = false;                  // Default: false (readable view)
   std::string color = "auto";         // Default: auto (when stdout is a terminal)
 
@@ -94,6 +96,17 @@ int Run(const CorruptOptions& o) {
     std::fprintf(stderr, "glm corrupt: %s\n", s.message().c_str());
     return kExitUsage;
   }
+  dataloader::SampleOptions so;
+  so.seq_length = o.seq_len;
+  so.seed = o.seed;
+  so.document_min_ratio = o.document_min_ratio;
+  so.task_masks = !o.no_task_masks;
+  so.block_mask_prob = o.block_mask_prob;
+  so.short_seq_prob = o.short_seq_prob;
+  if (Status s = so.Validate(); !s.ok()) {
+    std::fprintf(stderr, "glm corrupt: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
   auto tok = GlmTokenizer::Load(o.tokenizer);
   if (!tok.ok()) {
     std::fprintf(stderr, "glm corrupt: %s\n", tok.status().message().c_str());
@@ -111,15 +124,6 @@ int Run(const CorruptOptions& o) {
     return kExitFailure;
   }
   dataloader::InMemoryDocumentSource source(std::move(*docs));
-  dataloader::SampleOptions so;
-  so.seq_length = o.seq_len;
-  so.seed = o.seed;
-  so.document_min_ratio = o.document_min_ratio;
-  so.task_masks = !o.no_task_masks;
-  if (Status s = so.Validate(); !s.ok()) {
-    std::fprintf(stderr, "glm corrupt: %s\n", s.message().c_str());
-    return kExitUsage;
-  }
   dataloader::SampleFactory factory(&source, (*tok)->vocab(), so);
   const Objective objective = ParseObjective(o.objective);
   const bool color = o.color == "always" || (o.color == "auto" && ::isatty(STDOUT_FILENO));
@@ -183,6 +187,10 @@ void RegisterCorruptCommand(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "document-min-ratio", &o->document_min_ratio,
             "Document objective: span >= this share of the sample (0.25 for GLM-2B/10B)");
   AddFlag(sub, "no-task-masks", &o->no_task_masks, "Use [MASK] for all objectives");
+  AddOption(sub, "block-mask-prob", &o->block_mask_prob,
+            "Reference extra: share of token-level Part-B inputs replaced by [dBLOCK] (2B/10B: 0.1)");
+  AddOption(sub, "short-seq-prob", &o->short_seq_prob,
+            "Reference extra: chance of a short-sequence sample (2B/10B: 0.02)");
   AddFlag(sub, "json", &o->json, "One JSON line per sample (fields in docs/data-pipeline.md)");
   AddOption(sub, "color", &o->color, "auto, always or never");
   registry->Add(sub, [o] { return Run(*o); });

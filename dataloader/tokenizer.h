@@ -42,7 +42,7 @@ struct TokenizerTrainOptions {
   std::string output_dir;             // Default: none (required); created if missing
   int32_t vocab_size = 8000;          // Default: 8000 pieces, the 11 special tokens included
   std::string model_type = "unigram"; // Default: unigram; or bpe
-  double character_coverage = 0.9995; // Default: 0.9995 (SentencePiece's default)
+  double character_coverage = 1.0;    // Default: 1.0 (every character seen; 0.9995 suits CJK)
   int64_t max_sentences = 300000;     // Default: 300000 training sentences, a uniform sample
   uint64_t seed = 1;                  // Default: 1 (sampling and SentencePiece's own RNG)
   int32_t threads = 2;                // Default: 2 SentencePiece training threads
