@@ -114,8 +114,7 @@ class ProcessGroupCommunicator : public Communicator {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Communicator>> RendezvousCommunicatorFactory::Join(
-    const Membership& m) {
+StatusOr<std::unique_ptr<Communicator>> RendezvousCommunicatorFactory::Join(const Membership& m) {
   GLM_RETURN_IF_ERROR(options_.Validate());
   if (m.world_size < 1 || m.rank < 0 || m.rank >= m.world_size) {
     return InvalidArgumentError("bad membership: rank " + std::to_string(m.rank) + " of " +
@@ -135,15 +134,14 @@ StatusOr<std::unique_ptr<Communicator>> RendezvousCommunicatorFactory::Join(
     pg_options->devices.push_back(
         c10d::ProcessGroupGloo::createDeviceForHostname(options_.bind_host));
     pg_options->threads = 2;
-    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(m.rank),
-                                                          static_cast<int>(m.world_size),
-                                                          pg_options);
+    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(
+        store, static_cast<int>(m.rank), static_cast<int>(m.world_size), pg_options);
     return std::unique_ptr<Communicator>(
         new ProcessGroupCommunicator(pg, m, options_.bucket_bytes));
   } catch (const std::exception& e) {
     const std::string what = e.what();
-    return UnavailableError("rendezvous of generation " + std::to_string(m.generation) +
-                            " at " + options_.store_host + ":" + std::to_string(options_.port) +
+    return UnavailableError("rendezvous of generation " + std::to_string(m.generation) + " at " +
+                            options_.store_host + ":" + std::to_string(options_.port) +
                             " failed: " + what.substr(0, what.find('\n')));
   }
 }
