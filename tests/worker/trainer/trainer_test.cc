@@ -386,6 +386,13 @@ TEST(CommunicatorTest, UnreachableStoreIsUnavailable) {
   RendezvousCommunicatorFactory factory(options);
   auto comm = factory.Join(Membership{.generation = 0, .rank = 0, .world_size = 2});
   EXPECT_EQ(comm.status().code(), StatusCode::kUnavailable);
+  CommunicatorOptions nccl = options;
+  nccl.backend = "nccl";
+  RendezvousCommunicatorFactory nccl_factory(nccl);
+  EXPECT_EQ(nccl_factory.Join(Membership{.generation = 0, .rank = 0, .world_size = 2})
+                .status()
+                .code(),
+            StatusCode::kUnimplemented);  // Debian's LibTorch has no CUDA
   auto local = factory.Join(Membership{.generation = 0, .rank = 0, .world_size = 1});
   ASSERT_TRUE(local.ok());
   EXPECT_EQ((*local)->world_size(), 1);
