@@ -281,12 +281,21 @@ StatusOr<std::string> CheckpointManager::Save(const CheckpointSnapshot& snapshot
   return final_dir.string();
 }
 
+Status CheckpointManager::SaveCatching(const CheckpointSnapshot& snapshot) {
+  Status status;
+  try {
+    status = Save(snapshot).status();
+  } catch (const std::exception& e) {
+    status = InternalError(std::string("checkpoint write threw: ") + e.what());
+  }
+  if (!status.ok()) spdlog::error("asynchronous checkpoint failed: {}", status.ToString());
+  return status;
+}
+
 Status CheckpointManager::SaveAsync(CheckpointSnapshot snapshot) {
   GLM_RETURN_IF_ERROR(Wait());
   pending_ = std::async(std::launch::async, [this, s = std::move(snapshot)]() -> Status {
-    auto saved = Save(s);
-    if (!saved.ok()) spdlog::error("asynchronous checkpoint failed: {}", saved.status().ToString());
-    return saved.status();
+    return SaveCatching(s);
   });
   return Status::Ok();
 }
@@ -296,12 +305,16 @@ StatusOr<std::shared_future<void>> CheckpointManager::SaveLiveAsync(CheckpointSn
   auto copied = std::make_shared<std::promise<void>>();
   std::shared_future<void> copied_future = copied->get_future().share();
   pending_ = std::async(std::launch::async, [this, copied, s = std::move(live)]() mutable {
-    s.model = SnapshotTensors(s.model);
-    s.optimizer = SnapshotTensors(s.optimizer);
+    try {
+      s.model = SnapshotTensors(s.model);
+      s.optimizer = SnapshotTensors(s.optimizer);
+    } catch (const std::exception& e) {
+      copied->set_value();
+      spdlog::error("checkpoint snapshot failed: {}", e.what());
+      return InternalError(std::string("checkpoint snapshot failed: ") + e.what());
+    }
     copied->set_value();
-    auto saved = Save(s);
-    if (!saved.ok()) spdlog::error("asynchronous checkpoint failed: {}", saved.status().ToString());
-    return saved.status();
+    return SaveCatching(s);
   });
   return copied_future;
 }

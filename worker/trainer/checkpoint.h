@@ -135,6 +135,9 @@ class CheckpointManager {
   StatusOr<LoadedCheckpoint> Load(const std::string& path) const;
 
  private:
+  // Save() for the background thread: exceptions become kInternal, errors are logged.
+  Status SaveCatching(const CheckpointSnapshot& snapshot);
+
   CheckpointOptions options_;
   std::future<Status> pending_;
 };
