@@ -294,9 +294,8 @@ Status CheckpointManager::SaveCatching(const CheckpointSnapshot& snapshot) {
 
 Status CheckpointManager::SaveAsync(CheckpointSnapshot snapshot) {
   GLM_RETURN_IF_ERROR(Wait());
-  pending_ = std::async(std::launch::async, [this, s = std::move(snapshot)]() -> Status {
-    return SaveCatching(s);
-  });
+  pending_ = std::async(std::launch::async,
+                        [this, s = std::move(snapshot)]() -> Status { return SaveCatching(s); });
   return Status::Ok();
 }
 

@@ -389,10 +389,9 @@ TEST(CommunicatorTest, UnreachableStoreIsUnavailable) {
   CommunicatorOptions nccl = options;
   nccl.backend = "nccl";
   RendezvousCommunicatorFactory nccl_factory(nccl);
-  EXPECT_EQ(nccl_factory.Join(Membership{.generation = 0, .rank = 0, .world_size = 2})
-                .status()
-                .code(),
-            StatusCode::kUnimplemented);  // Debian's LibTorch has no CUDA
+  EXPECT_EQ(
+      nccl_factory.Join(Membership{.generation = 0, .rank = 0, .world_size = 2}).status().code(),
+      StatusCode::kUnimplemented);  // Debian's LibTorch has no CUDA
   auto local = factory.Join(Membership{.generation = 0, .rank = 0, .world_size = 1});
   ASSERT_TRUE(local.ok());
   EXPECT_EQ((*local)->world_size(), 1);
