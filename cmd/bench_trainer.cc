@@ -11,6 +11,7 @@
 //                       attention softmax) until model/ provides GlmModel.
 // Each prints one JSON line. They measure; they assert nothing.
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,10 +19,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <sstream>
 
 #include "cmd/commands.h"
 #include "common/cli.h"
@@ -52,19 +51,18 @@ struct StandInMlp : torch::nn::Module {
 };
 struct StandInLayer : torch::nn::Module {
   explicit StandInLayer(int64_t h) : hidden(h) {
-    input_layernorm = register_module("input_layernorm",
-                                      torch::nn::LayerNorm(torch::nn::LayerNormOptions({h})));
+    input_layernorm =
+        register_module("input_layernorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({h})));
     attention = register_module("attention", std::make_shared<StandInAttention>(h));
     post_attention_layernorm = register_module(
         "post_attention_layernorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({h})));
     mlp = register_module("mlp", std::make_shared<StandInMlp>(h));
   }
   torch::Tensor forward(torch::Tensor x) {  // (B, S, H) -> (B, S, H)
-    torch::Tensor v =
-        attention->query_key_value(input_layernorm(x)).narrow(-1, 2 * hidden, hidden);
+    torch::Tensor v = attention->query_key_value(input_layernorm(x)).narrow(-1, 2 * hidden, hidden);
     x = x + attention->dense(v);
-    return x + mlp->dense_4h_to_h(
-                   torch::gelu(mlp->dense_h_to_4h(post_attention_layernorm(x)), "tanh"));
+    return x +
+           mlp->dense_4h_to_h(torch::gelu(mlp->dense_h_to_4h(post_attention_layernorm(x)), "tanh"));
   }
   int64_t hidden;
   torch::nn::LayerNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -83,8 +81,8 @@ struct StandInTransformer : torch::nn::Module {
       this->layers->push_back(layer);
       blocks.push_back(layer);
     }
-    final_layernorm = register_module("final_layernorm",
-                                      torch::nn::LayerNorm(torch::nn::LayerNormOptions({h})));
+    final_layernorm =
+        register_module("final_layernorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({h})));
   }
   torch::nn::Embedding position_embeddings{nullptr}, block_position_embeddings{nullptr};
   torch::nn::ModuleList layers{nullptr};
@@ -101,7 +99,7 @@ struct StandInGlmImpl : torch::nn::Module {
     torch::Tensor positions = torch::arange(tokens.size(1), torch::kInt64).unsqueeze(0);  // (1, S)
     torch::Tensor h = word(tokens) + transformer->position_embeddings(positions) +
                       transformer->block_position_embeddings(torch::zeros_like(positions));
-    for (auto& block : transformer->blocks) h = block->forward(h);  // (B, S, H)
+    for (auto& block : transformer->blocks) h = block->forward(h);            // (B, S, H)
     return torch::matmul(transformer->final_layernorm(h), word->weight.t());  // (B, S, V)
   }
   torch::nn::Embedding word{nullptr};
@@ -152,13 +150,13 @@ LossOutput StandInLoss(torch::nn::Module& m, const MicroBatch& batch) {
 }
 
 struct CheckpointBenchOptions {
-  int64_t layers = 12;      // Default: 12 (GLM-Base)
-  int64_t hidden = 768;     // Default: 768
-  int64_t vocab = 30592;    // Default: 30592 (bert-base-uncased padded)
-  int repeats = 3;          // Default: 3
-  int64_t seq = 128;        // Default: 128 tokens per sample
-  int64_t micro_batch = 2;  // Default: 2 samples per step
-  int threads = 2;          // Default: 2 compute threads
+  int64_t layers = 12;                            // Default: 12 (GLM-Base)
+  int64_t hidden = 768;                           // Default: 768
+  int64_t vocab = 30592;                          // Default: 30592 (bert-base-uncased padded)
+  int repeats = 3;                                // Default: 3
+  int64_t seq = 128;                              // Default: 128 tokens per sample
+  int64_t micro_batch = 2;                        // Default: 2 samples per step
+  int threads = 2;                                // Default: 2 compute threads
   std::string dir = "/tmp/glm-bench-checkpoint";  // Default: /tmp/glm-bench-checkpoint
   Status Validate() const {
     GLM_RETURN_IF_ERROR(RequireAtLeast("layers", layers, 1));
@@ -185,8 +183,8 @@ int RunCheckpointBench(const CheckpointBenchOptions& o) {
   trainer::RendezvousCommunicatorFactory factory(trainer::CommunicatorOptions{});
   trainer::StaticMembership membership;
   std::filesystem::remove_all(o.dir);
-  trainer::CheckpointManager checkpoints(trainer::CheckpointOptions{.directory = o.dir,
-                                                                    .keep_last = 1});
+  trainer::CheckpointManager checkpoints(
+      trainer::CheckpointOptions{.directory = o.dir, .keep_last = 1});
   struct Sink : trainer::MetricsSink {
     void OnStep(const trainer::StepMetrics& m) override { last = m; }
     trainer::StepMetrics last;
@@ -231,13 +229,12 @@ int RunCheckpointBench(const CheckpointBenchOptions& o) {
   }
   std::filesystem::remove_all(o.dir);
   const double n = o.repeats;
-  nlohmann::json j = {{"bench", "trainer-checkpoint"}, {"parameters", params},
-                      {"checkpoint_bytes", bytes}, {"tokens_per_step", o.micro_batch * o.seq},
-                      {"snapshot_copy_ms", copy_ms / n},
-                      {"blocked_ms", blocked_ms / n},
-                      {"step_ms", plain_step_ms / n},
-                      {"step_ms_during_checkpoint_copy", ckpt_step_ms / n},
-                      {"checkpoint_total_ms", total_ms / n}};
+  nlohmann::json j = {
+      {"bench", "trainer-checkpoint"},      {"parameters", params},
+      {"checkpoint_bytes", bytes},          {"tokens_per_step", o.micro_batch * o.seq},
+      {"snapshot_copy_ms", copy_ms / n},    {"blocked_ms", blocked_ms / n},
+      {"step_ms", plain_step_ms / n},       {"step_ms_during_checkpoint_copy", ckpt_step_ms / n},
+      {"checkpoint_total_ms", total_ms / n}};
   std::cout << j.dump() << std::endl;
   return kExitOk;
 }
@@ -283,7 +280,8 @@ int RunDpWorker(const DpBenchOptions& o) {
   trainer::Trainer t(options, net.ptr(), &source, StandInLoss, &factory, &membership, &sink,
                      nullptr);
   Status s = t.Init();
-  if (s.ok()) s = t.Start(trainer::Membership{.generation = 0, .rank = o.rank, .world_size = o.world});
+  if (s.ok())
+    s = t.Start(trainer::Membership{.generation = 0, .rank = o.rank, .world_size = o.world});
   if (s.ok()) s = t.Run(o.steps);
   if (!s.ok()) {
     std::fprintf(stderr, "worker %lld: %s\n", static_cast<long long>(o.rank), s.ToString().c_str());
@@ -307,11 +305,10 @@ int RunDpBench(const DpBenchOptions& o) {
   std::vector<FILE*> pipes;
   for (int64_t r = 0; r < o.world; ++r) {
     std::ostringstream cmd;
-    cmd << exe << " bench trainer-dp --rank " << r << " --port " << (*server)->port()
-        << " --world " << o.world << " --layers " << o.layers << " --hidden " << o.hidden
-        << " --vocab " << o.vocab << " --seq " << o.seq << " --global-batch " << o.global_batch
-        << " --micro-batch " << o.micro_batch << " --steps " << o.steps << " --threads "
-        << o.threads;
+    cmd << exe << " bench trainer-dp --rank " << r << " --port " << (*server)->port() << " --world "
+        << o.world << " --layers " << o.layers << " --hidden " << o.hidden << " --vocab " << o.vocab
+        << " --seq " << o.seq << " --global-batch " << o.global_batch << " --micro-batch "
+        << o.micro_batch << " --steps " << o.steps << " --threads " << o.threads;
     pipes.push_back(::popen(cmd.str().c_str(), "r"));
   }
   double step_ms = 0, allreduce_ms = 0, wait_ms = 0, tokens_per_s = 0;
@@ -339,10 +336,15 @@ int RunDpBench(const DpBenchOptions& o) {
     StandInGlm net(o.layers, o.hidden, o.vocab, o.seq);
     for (const auto& p : net->parameters()) params += p.numel();
   }
-  nlohmann::json j = {{"bench", "trainer-dp"}, {"world", o.world}, {"parameters", params},
-                      {"global_batch", o.global_batch}, {"micro_batch", o.micro_batch},
-                      {"seq", o.seq}, {"steps_counted", counted / o.world},
-                      {"step_ms", step_ms / counted}, {"allreduce_ms", allreduce_ms / counted},
+  nlohmann::json j = {{"bench", "trainer-dp"},
+                      {"world", o.world},
+                      {"parameters", params},
+                      {"global_batch", o.global_batch},
+                      {"micro_batch", o.micro_batch},
+                      {"seq", o.seq},
+                      {"steps_counted", counted / o.world},
+                      {"step_ms", step_ms / counted},
+                      {"allreduce_ms", allreduce_ms / counted},
                       {"data_wait_ms", wait_ms / counted},
                       {"allreduce_share", allreduce_ms / step_ms},
                       {"data_wait_share", wait_ms / step_ms},

@@ -126,8 +126,7 @@ StatusOr<ObjectiveMixer> ObjectiveMixer::Create(const MixerOptions& options,
   if (options.mode == MixMode::kPerSample) {
     for (int o = 0; o < kNumObjectives; ++o) {
       if (m.int_weights_[o] > 0 &&
-          static_cast<unsigned __int128>(global_batch_size) * m.int_weights_[o] <
-              m.total_weight_) {
+          static_cast<unsigned __int128>(global_batch_size) * m.int_weights_[o] < m.total_weight_) {
         return InvalidArgumentError(
             "objective " + std::string(ObjectiveName(static_cast<Objective>(o))) +
             " would get less than one sample per global batch (global-batch-size " +

@@ -1,6 +1,7 @@
 #include "worker/trainer/checkpoint.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -10,9 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 namespace glm::trainer {
 namespace fs = std::filesystem;
@@ -24,9 +23,9 @@ constexpr int64_t kCheckpointFormatVersion = 1;
 
 const std::map<torch::ScalarType, std::string>& DtypeNames() {
   static const auto* names = new std::map<torch::ScalarType, std::string>{
-      {torch::kFloat64, "F64"}, {torch::kFloat32, "F32"}, {torch::kFloat16, "F16"},
-      {torch::kBFloat16, "BF16"}, {torch::kInt64, "I64"}, {torch::kInt32, "I32"},
-      {torch::kInt16, "I16"}, {torch::kInt8, "I8"}, {torch::kUInt8, "U8"},
+      {torch::kFloat64, "F64"},   {torch::kFloat32, "F32"}, {torch::kFloat16, "F16"},
+      {torch::kBFloat16, "BF16"}, {torch::kInt64, "I64"},   {torch::kInt32, "I32"},
+      {torch::kInt16, "I16"},     {torch::kInt8, "I8"},     {torch::kUInt8, "U8"},
       {torch::kBool, "BOOL"}};
   return *names;
 }
@@ -162,8 +161,8 @@ StatusOr<NamedTensors> ReadSafetensors(const std::string& path) {
 std::string TrainerStateToJson(const TrainerState& s) {
   json j = {{"format_version", s.format_version},
             {"step", s.step},
-            {"consumed", {{"blank", s.consumed[0]}, {"sentence", s.consumed[1]},
-                          {"document", s.consumed[2]}}},
+            {"consumed",
+             {{"blank", s.consumed[0]}, {"sentence", s.consumed[1]}, {"document", s.consumed[2]}}},
             {"data_cursor", s.data_cursor},
             {"global_batch_size", s.global_batch_size},
             {"world_size", s.world_size},
@@ -228,7 +227,8 @@ StatusOr<std::string> CheckpointManager::Save(const CheckpointSnapshot& snapshot
   GLM_RETURN_IF_ERROR(options_.Validate());
   std::error_code ec;
   fs::create_directories(options_.directory, ec);
-  if (ec) return ResourceExhaustedError("cannot create " + options_.directory + ": " + ec.message());
+  if (ec)
+    return ResourceExhaustedError("cannot create " + options_.directory + ": " + ec.message());
   const std::string name = StepDirName(snapshot.state.step);
   const fs::path final_dir = fs::path(options_.directory) / name;
   const fs::path tmp_dir = fs::path(options_.directory) / ("." + name + ".tmp");
@@ -242,21 +242,21 @@ StatusOr<std::string> CheckpointManager::Save(const CheckpointSnapshot& snapshot
     files.push_back(file);
     return Status::Ok();
   };
-  GLM_RETURN_IF_ERROR(add("model.safetensors",
-                          options_.model_writer((tmp_dir / "model.safetensors").string(),
-                                                snapshot.model)));
-  GLM_RETURN_IF_ERROR(add("optimizer.safetensors",
-                          WriteSafetensors((tmp_dir / "optimizer.safetensors").string(),
-                                           snapshot.optimizer)));
-  GLM_RETURN_IF_ERROR(add("trainer_state.json",
-                          WriteString((tmp_dir / "trainer_state.json").string(),
-                                      TrainerStateToJson(snapshot.state))));
-  GLM_RETURN_IF_ERROR(add("config.json", WriteString((tmp_dir / "config.json").string(),
-                                                     snapshot.config_json)));
+  GLM_RETURN_IF_ERROR(
+      add("model.safetensors",
+          options_.model_writer((tmp_dir / "model.safetensors").string(), snapshot.model)));
+  GLM_RETURN_IF_ERROR(
+      add("optimizer.safetensors",
+          WriteSafetensors((tmp_dir / "optimizer.safetensors").string(), snapshot.optimizer)));
+  GLM_RETURN_IF_ERROR(add(
+      "trainer_state.json",
+      WriteString((tmp_dir / "trainer_state.json").string(), TrainerStateToJson(snapshot.state))));
+  GLM_RETURN_IF_ERROR(
+      add("config.json", WriteString((tmp_dir / "config.json").string(), snapshot.config_json)));
   for (const auto& [file, source] : snapshot.extra_files) {
     fs::copy_file(source, tmp_dir / file, fs::copy_options::overwrite_existing, ec);
-    GLM_RETURN_IF_ERROR(add(file, ec ? NotFoundError("cannot copy " + source + ": " + ec.message())
-                                     : Status::Ok()));
+    GLM_RETURN_IF_ERROR(add(
+        file, ec ? NotFoundError("cannot copy " + source + ": " + ec.message()) : Status::Ok()));
   }
   json sums = {{"format_version", kCheckpointFormatVersion}, {"files", json::object()}};
   for (const std::string& file : files) {
@@ -281,13 +281,21 @@ StatusOr<std::string> CheckpointManager::Save(const CheckpointSnapshot& snapshot
   return final_dir.string();
 }
 
+Status CheckpointManager::SaveCatching(const CheckpointSnapshot& snapshot) {
+  Status status;
+  try {
+    status = Save(snapshot).status();
+  } catch (const std::exception& e) {
+    status = InternalError(std::string("checkpoint write threw: ") + e.what());
+  }
+  if (!status.ok()) spdlog::error("asynchronous checkpoint failed: {}", status.ToString());
+  return status;
+}
+
 Status CheckpointManager::SaveAsync(CheckpointSnapshot snapshot) {
   GLM_RETURN_IF_ERROR(Wait());
-  pending_ = std::async(std::launch::async, [this, s = std::move(snapshot)]() -> Status {
-    auto saved = Save(s);
-    if (!saved.ok()) spdlog::error("asynchronous checkpoint failed: {}", saved.status().ToString());
-    return saved.status();
-  });
+  pending_ = std::async(std::launch::async,
+                        [this, s = std::move(snapshot)]() -> Status { return SaveCatching(s); });
   return Status::Ok();
 }
 
@@ -296,12 +304,16 @@ StatusOr<std::shared_future<void>> CheckpointManager::SaveLiveAsync(CheckpointSn
   auto copied = std::make_shared<std::promise<void>>();
   std::shared_future<void> copied_future = copied->get_future().share();
   pending_ = std::async(std::launch::async, [this, copied, s = std::move(live)]() mutable {
-    s.model = SnapshotTensors(s.model);
-    s.optimizer = SnapshotTensors(s.optimizer);
+    try {
+      s.model = SnapshotTensors(s.model);
+      s.optimizer = SnapshotTensors(s.optimizer);
+    } catch (const std::exception& e) {
+      copied->set_value();
+      spdlog::error("checkpoint snapshot failed: {}", e.what());
+      return InternalError(std::string("checkpoint snapshot failed: ") + e.what());
+    }
     copied->set_value();
-    auto saved = Save(s);
-    if (!saved.ok()) spdlog::error("asynchronous checkpoint failed: {}", saved.status().ToString());
-    return saved.status();
+    return SaveCatching(s);
   });
   return copied_future;
 }
@@ -344,8 +356,7 @@ StatusOr<LoadedCheckpoint> CheckpointManager::Load(const std::string& path) cons
   LoadedCheckpoint loaded;
   loaded.path = path;
   GLM_ASSIGN_OR_RETURN(loaded.snapshot.model, options_.model_reader(path + "/model.safetensors"));
-  GLM_ASSIGN_OR_RETURN(loaded.snapshot.optimizer,
-                       ReadSafetensors(path + "/optimizer.safetensors"));
+  GLM_ASSIGN_OR_RETURN(loaded.snapshot.optimizer, ReadSafetensors(path + "/optimizer.safetensors"));
   GLM_ASSIGN_OR_RETURN(std::string state_text, ReadString(path + "/trainer_state.json"));
   GLM_ASSIGN_OR_RETURN(loaded.snapshot.state, TrainerStateFromJson(state_text));
   GLM_ASSIGN_OR_RETURN(loaded.snapshot.config_json, ReadString(path + "/config.json"));

@@ -59,24 +59,24 @@ using ModelReader = std::function<StatusOr<NamedTensors>(const std::string& path
 // Everything besides tensors that a resume needs (trainer_state.json).
 struct TrainerState {
   int64_t format_version = 1;
-  int64_t step = 0;                 // completed optimizer steps
+  int64_t step = 0;                                           // completed optimizer steps
   std::array<uint64_t, kNumObjectives> consumed = {0, 0, 0};  // samples per objective
-  int64_t data_cursor = 0;          // global slot of the next sample: step * global_batch_size
+  int64_t data_cursor = 0;  // global slot of the next sample: step * global_batch_size
   int64_t global_batch_size = 0;
-  int64_t world_size = 1;           // when written
-  int64_t generation = 0;           // membership generation when written
-  uint64_t seed = 0;                // job seed; per-micro-batch RNG is derived from it
-  int64_t optimizer_steps = 0;      // AdamW t
-  std::string rng = "counter";      // RNG scheme: torch seeded per micro batch from
-                                    // (seed, step, first slot); no stream state to save
+  int64_t world_size = 1;       // when written
+  int64_t generation = 0;       // membership generation when written
+  uint64_t seed = 0;            // job seed; per-micro-batch RNG is derived from it
+  int64_t optimizer_steps = 0;  // AdamW t
+  std::string rng = "counter";  // RNG scheme: torch seeded per micro batch from
+                                // (seed, step, first slot); no stream state to save
 };
 
 std::string TrainerStateToJson(const TrainerState& state);
 StatusOr<TrainerState> TrainerStateFromJson(const std::string& json);
 
 struct CheckpointSnapshot {
-  NamedTensors model;       // CPU copies
-  NamedTensors optimizer;   // CPU copies
+  NamedTensors model;      // CPU copies
+  NamedTensors optimizer;  // CPU copies
   TrainerState state;
   std::string config_json = "{}";
   // (file name in the checkpoint, source path) copied verbatim, e.g. the tokenizer.
@@ -135,6 +135,9 @@ class CheckpointManager {
   StatusOr<LoadedCheckpoint> Load(const std::string& path) const;
 
  private:
+  // Save() for the background thread: exceptions become kInternal, errors are logged.
+  Status SaveCatching(const CheckpointSnapshot& snapshot);
+
   CheckpointOptions options_;
   std::future<Status> pending_;
 };

@@ -19,6 +19,7 @@ Status CommunicatorOptions::Validate() const {
   GLM_RETURN_IF_ERROR(RequireNonEmpty("store-prefix", prefix));
   GLM_RETURN_IF_ERROR(RequireAtLeast("collective-timeout-ms", timeout_ms, 1));
   GLM_RETURN_IF_ERROR(RequireAtLeast("bucket-bytes", bucket_bytes, 1));
+  GLM_RETURN_IF_ERROR(RequireOneOf("dp-backend", backend, {"gloo", "nccl"}));
   return Status::Ok();
 }
 
@@ -114,14 +115,19 @@ class ProcessGroupCommunicator : public Communicator {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Communicator>> RendezvousCommunicatorFactory::Join(
-    const Membership& m) {
+StatusOr<std::unique_ptr<Communicator>> RendezvousCommunicatorFactory::Join(const Membership& m) {
   GLM_RETURN_IF_ERROR(options_.Validate());
   if (m.world_size < 1 || m.rank < 0 || m.rank >= m.world_size) {
     return InvalidArgumentError("bad membership: rank " + std::to_string(m.rank) + " of " +
                                 std::to_string(m.world_size));
   }
   if (m.world_size == 1) return std::unique_ptr<Communicator>(new LocalCommunicator(m.generation));
+#ifndef GLM_TRAINER_WITH_NCCL
+  if (options_.backend == "nccl") {
+    return UnimplementedError(
+        "dp-backend nccl needs a LibTorch with CUDA; this build has none (use gloo)");
+  }
+#endif
   try {
     c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<uint16_t>(options_.port);
@@ -130,20 +136,29 @@ StatusOr<std::unique_ptr<Communicator>> RendezvousCommunicatorFactory::Join(
     auto tcp = c10::make_intrusive<c10d::TCPStore>(options_.store_host, store_options);
     auto store = c10::make_intrusive<c10d::PrefixStore>(
         options_.prefix + "/gen/" + std::to_string(m.generation), tcp);
+    if (options_.backend == "nccl") {
+#ifdef GLM_TRAINER_WITH_NCCL
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = std::chrono::milliseconds(options_.timeout_ms);
+      auto nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          store, static_cast<int>(m.rank), static_cast<int>(m.world_size), nccl_options);
+      return std::unique_ptr<Communicator>(
+          new ProcessGroupCommunicator(nccl, m, options_.bucket_bytes));
+#endif
+    }
     auto pg_options =
         c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(options_.timeout_ms));
     pg_options->devices.push_back(
         c10d::ProcessGroupGloo::createDeviceForHostname(options_.bind_host));
     pg_options->threads = 2;
-    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(m.rank),
-                                                          static_cast<int>(m.world_size),
-                                                          pg_options);
+    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(
+        store, static_cast<int>(m.rank), static_cast<int>(m.world_size), pg_options);
     return std::unique_ptr<Communicator>(
         new ProcessGroupCommunicator(pg, m, options_.bucket_bytes));
   } catch (const std::exception& e) {
     const std::string what = e.what();
-    return UnavailableError("rendezvous of generation " + std::to_string(m.generation) +
-                            " at " + options_.store_host + ":" + std::to_string(options_.port) +
+    return UnavailableError("rendezvous of generation " + std::to_string(m.generation) + " at " +
+                            options_.store_host + ":" + std::to_string(options_.port) +
                             " failed: " + what.substr(0, what.find('\n')));
   }
 }

@@ -6,8 +6,9 @@
 //   Communicator     interface: all-reduce (sum) and broadcast of tensors.
 //     LocalCommunicator   world size 1: every call is a no-op.
 //     GlooCommunicator    c10d ProcessGroupGloo over TCP (CPU tensors).
-//     (ProcessGroupNCCL for CUDA tensors is compiled only when LibTorch has
-//      CUDA, GLM_TRAINER_WITH_NCCL; Debian's LibTorch 1.13 is CPU-only.)
+//     With backend "nccl": c10d ProcessGroupNCCL (CUDA tensors), compiled only
+//     when LibTorch has CUDA (GLM_TRAINER_WITH_NCCL); Debian's LibTorch 1.13
+//     is CPU-only, so that path is built and tested nowhere yet.
 //   RendezvousCommunicatorFactory   Join(membership): connects to the store at
 //                    host:port and builds the process group under the key
 //                    prefix "<prefix>/gen/<generation>/", so every membership
@@ -88,6 +89,10 @@ struct CommunicatorOptions {
   // Timeout of the rendezvous and of every collective; a dead peer that does
   // not close its sockets is detected after this long. Default: 30000.
   int64_t timeout_ms = 30000;
+  // "gloo" (CPU tensors) or "nccl" (CUDA tensors; only in builds whose
+  // LibTorch has CUDA, GLM_TRAINER_WITH_NCCL, else Join() is UNIMPLEMENTED).
+  // Default: gloo.
+  std::string backend = "gloo";
   // Maximum bytes per all-reduce bucket. Default: 25 MiB (as PyTorch DDP).
   int64_t bucket_bytes = 25 << 20;
 

@@ -43,8 +43,8 @@ std::vector<NamedParameter> CollectParameters(torch::nn::Module& module) {
     NamedParameter p;
     p.name = item.key();
     p.tensor = item.value();
-    p.decay = !NameExemptFromDecay(p.name) &&
-              in_layer_norm.count(p.tensor.unsafeGetTensorImpl()) == 0;
+    p.decay =
+        !NameExemptFromDecay(p.name) && in_layer_norm.count(p.tensor.unsafeGetTensorImpl()) == 0;
     out.push_back(std::move(p));
   }
   return out;
@@ -119,7 +119,9 @@ double ClipGradNorm(const std::vector<NamedParameter>& params, double max_norm) 
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> norms;
   for (const auto& p : params) {
-    if (p.tensor.grad().defined()) norms.push_back(torch::linalg_vector_norm(p.tensor.grad(), 2, c10::nullopt, false, torch::kFloat64));
+    if (p.tensor.grad().defined())
+      norms.push_back(
+          torch::linalg_vector_norm(p.tensor.grad(), 2, c10::nullopt, false, torch::kFloat64));
   }
   if (norms.empty()) return 0.0;
   const double total = torch::stack(norms).norm().item<double>();

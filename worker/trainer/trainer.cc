@@ -1,14 +1,14 @@
 #include "worker/trainer/trainer.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <thread>
-
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <thread>
 
 #include "common/options.h"
 
@@ -74,10 +74,9 @@ Status TrainerOptions::Validate() const {
 // including) `until_step`, keeping at most `depth` ready.
 class Trainer::Prefetcher {
  public:
-  Prefetcher(BatchSource* source, const ObjectiveMixer* mixer, RankSlice slice,
-             int64_t first_step, int64_t until_step, int64_t depth, int64_t retries)
-      : source_(source), mixer_(mixer), slice_(std::move(slice)), depth_(depth),
-        retries_(retries) {
+  Prefetcher(BatchSource* source, const ObjectiveMixer* mixer, RankSlice slice, int64_t first_step,
+             int64_t until_step, int64_t depth, int64_t retries)
+      : source_(source), mixer_(mixer), slice_(std::move(slice)), depth_(depth), retries_(retries) {
     thread_ = std::thread([this, first_step, until_step] { Loop(first_step, until_step); });
   }
 
@@ -156,11 +155,15 @@ class Trainer::Prefetcher {
 
 Trainer::Trainer(TrainerOptions options, std::shared_ptr<torch::nn::Module> model,
                  BatchSource* source, LossFunction loss, CommunicatorFactory* communicators,
-                 MembershipSource* membership, MetricsSink* metrics,
-                 CheckpointManager* checkpoints)
-    : options_(std::move(options)), model_(std::move(model)), source_(source),
-      loss_(std::move(loss)), communicators_(communicators), membership_(membership),
-      metrics_(metrics), checkpoints_(checkpoints) {}
+                 MembershipSource* membership, MetricsSink* metrics, CheckpointManager* checkpoints)
+    : options_(std::move(options)),
+      model_(std::move(model)),
+      source_(source),
+      loss_(std::move(loss)),
+      communicators_(communicators),
+      membership_(membership),
+      metrics_(metrics),
+      checkpoints_(checkpoints) {}
 
 Trainer::~Trainer() {
   prefetcher_.reset();
@@ -201,11 +204,11 @@ Status Trainer::Restore(const LoadedCheckpoint& checkpoint) {
   WaitForSnapshot();
   const TrainerState& state = checkpoint.snapshot.state;
   if (state.global_batch_size != options_.geometry.global_batch_size) {
-    return FailedPreconditionError(
-        "checkpoint " + checkpoint.path + " was trained with global-batch-size " +
-        std::to_string(state.global_batch_size) + ", this run uses " +
-        std::to_string(options_.geometry.global_batch_size) +
-        "; the global batch must not change on resume");
+    return FailedPreconditionError("checkpoint " + checkpoint.path +
+                                   " was trained with global-batch-size " +
+                                   std::to_string(state.global_batch_size) + ", this run uses " +
+                                   std::to_string(options_.geometry.global_batch_size) +
+                                   "; the global batch must not change on resume");
   }
   if (state.seed != options_.seed) {
     return FailedPreconditionError("checkpoint " + checkpoint.path + " has seed " +
@@ -229,10 +232,11 @@ Status Trainer::Restore(const LoadedCheckpoint& checkpoint) {
   step_ = state.step;
   const ObjectiveCounts expected = mixer_->ConsumedAfter(step_);
   if (expected != state.consumed) {
-    spdlog::warn("checkpoint {} records consumed samples {}/{}/{} but the mixer gives {}/{}/{} "
-                 "after {} steps (was the objective mix changed?)",
-                 checkpoint.path, state.consumed[0], state.consumed[1], state.consumed[2],
-                 expected[0], expected[1], expected[2], step_);
+    spdlog::warn(
+        "checkpoint {} records consumed samples {}/{}/{} but the mixer gives {}/{}/{} "
+        "after {} steps (was the objective mix changed?)",
+        checkpoint.path, state.consumed[0], state.consumed[1], state.consumed[2], expected[0],
+        expected[1], expected[2], step_);
   }
   spdlog::info("restored {} at step {}", checkpoint.path, step_);
   return Status::Ok();
@@ -284,8 +288,7 @@ Status Trainer::SyncState() {
   for (auto& [name, t] : ModelTensors()) tensors.push_back(t.detach());
   for (auto& [name, t] : optimizer_->StateTensors()) tensors.push_back(t);
   torch::Tensor counters = torch::tensor(
-      {static_cast<double>(step_), static_cast<double>(optimizer_->step_count())},
-      torch::kFloat64);
+      {static_cast<double>(step_), static_cast<double>(optimizer_->step_count())}, torch::kFloat64);
   tensors.push_back(counters);
   GLM_RETURN_IF_ERROR(comm_->Broadcast(tensors, root));
   step_ = static_cast<int64_t>(counters[0].item<double>());
@@ -311,7 +314,10 @@ Status Trainer::Run(int64_t until_step) {
 }
 
 Status Trainer::TrainStep() {
-  if (run_until_ <= step_) run_until_ = step_ + 1;
+  if (run_until_ <= step_) {  // called outside Run(): prefetch just this step
+    prefetcher_.reset();
+    run_until_ = step_ + 1;
+  }
   for (int64_t attempt = 0; attempt <= options_.max_reconfigurations_per_step; ++attempt) {
     if (std::optional<Membership> m = membership_->PollChange(step_)) {
       spdlog::info("membership change at step {}: generation {}, rank {} of {}", step_,
@@ -338,9 +344,9 @@ Status Trainer::TrainStep() {
 Status Trainer::AttemptStep() {
   const auto start = Clock::now();
   if (!prefetcher_) {
-    prefetcher_ = std::make_unique<Prefetcher>(source_, &*mixer_, slice_, step_, run_until_,
-                                               options_.prefetch_micro_batches,
-                                               options_.data_retries);
+    prefetcher_ =
+        std::make_unique<Prefetcher>(source_, &*mixer_, slice_, step_, run_until_,
+                                     options_.prefetch_micro_batches, options_.data_retries);
   }
   StepMetrics metrics;
   metrics.world_size = comm_->world_size();
@@ -394,8 +400,8 @@ Status Trainer::AttemptStep() {
   } catch (const std::exception& e) {
     ZeroGrads();
     const std::string what = e.what();
-    return InternalError("step " + std::to_string(step_) + " forward/backward threw: " +
-                         what.substr(0, what.find('\n')));
+    return InternalError("step " + std::to_string(step_) +
+                         " forward/backward threw: " + what.substr(0, what.find('\n')));
   }
 
   // Gradients and statistics in one bucketed all-reduce.
@@ -428,8 +434,7 @@ Status Trainer::AttemptStep() {
   metrics.step = step_;
   metrics.loss = stats_a[0] / global_weight;
   for (int o = 0; o < kNumObjectives; ++o) {
-    metrics.objective_loss[o] =
-        stats_a[4 + o] > 0 ? stats_a[1 + o] / stats_a[4 + o] : std::nan("");
+    metrics.objective_loss[o] = stats_a[4 + o] > 0 ? stats_a[1 + o] / stats_a[4 + o] : std::nan("");
     metrics.objective_samples[o] = static_cast<uint64_t>(stats_a[8 + o]);
   }
   metrics.step_ms = MsSince(start);
@@ -460,6 +465,7 @@ StatusOr<double> Trainer::SaveCheckpoint() {
   state.seed = options_.seed;
   state.optimizer_steps = optimizer_->step_count();
   snapshot.config_json = options_.config_json;
+  snapshot.extra_files = options_.checkpoint_extra_files;
   if (options_.async_checkpoint) {
     // Live tensors: the manager's thread copies them; we wait for the copy
     // before the next optimizer update.

@@ -99,16 +99,16 @@ struct LossOutput {
 using LossFunction = std::function<LossOutput(torch::nn::Module& model, const MicroBatch& batch)>;
 
 struct StepMetrics {
-  int64_t step = 0;           // completed steps after this one (1 for the first)
-  double loss = 0;            // global-batch loss
+  int64_t step = 0;  // completed steps after this one (1 for the first)
+  double loss = 0;   // global-batch loss
   std::array<double, kNumObjectives> objective_loss = {0, 0, 0};  // NaN when absent
   std::array<uint64_t, kNumObjectives> objective_samples = {0, 0, 0};
   double lr = 0;
-  double grad_norm = 0;       // before clipping
-  double tokens_per_s = 0;    // global tokens / step wall time
-  double data_wait_ms = 0;    // time this rank waited for its micro batches
-  double step_ms = 0;         // wall time of the step on this rank
-  double allreduce_ms = 0;    // time in collectives on this rank
+  double grad_norm = 0;     // before clipping
+  double tokens_per_s = 0;  // global tokens / step wall time
+  double data_wait_ms = 0;  // time this rank waited for its micro batches
+  double step_ms = 0;       // wall time of the step on this rank
+  double allreduce_ms = 0;  // time in collectives on this rank
   // Time training was blocked by checkpointing in this step: starting one, and
   // waiting before the optimizer update for the background copy of the last one.
   double checkpoint_block_ms = 0;
@@ -171,6 +171,9 @@ struct TrainerOptions {
   int64_t max_reconfigurations_per_step = 8;
   // Written as config.json into checkpoints. Default: "{}".
   std::string config_json = "{}";
+  // Files copied into every checkpoint: (name in the checkpoint, source
+  // path), e.g. {"tokenizer.model", "/run/tokenizer.model"}. Default: none.
+  std::vector<std::pair<std::string, std::string>> checkpoint_extra_files;
 
   Status Validate() const;
 };
@@ -179,9 +182,9 @@ class Trainer {
  public:
   // Does not take ownership of the raw pointers; they must outlive the
   // Trainer. `metrics` and `checkpoints` may be null.
-  Trainer(TrainerOptions options, std::shared_ptr<torch::nn::Module> model,
-          BatchSource* source, LossFunction loss, CommunicatorFactory* communicators,
-          MembershipSource* membership, MetricsSink* metrics, CheckpointManager* checkpoints);
+  Trainer(TrainerOptions options, std::shared_ptr<torch::nn::Module> model, BatchSource* source,
+          LossFunction loss, CommunicatorFactory* communicators, MembershipSource* membership,
+          MetricsSink* metrics, CheckpointManager* checkpoints);
   ~Trainer();
 
   // Validates options, builds the mixer and optimizer. Call once, first.

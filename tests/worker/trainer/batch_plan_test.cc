@@ -1,11 +1,11 @@
 #include "worker/trainer/batch_plan.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <map>
 #include <set>
 #include <tuple>
-
-#include <gtest/gtest.h>
 
 #include "worker/trainer/lr_schedule.h"
 
@@ -227,8 +227,11 @@ TEST(MixerTest, RejectsBadWeightsAndTooSmallBatches) {
 
 // Hand-computed values: lr_max = 1e-3, D = 100, warmup 0.1 -> W = 10, r = 0.1.
 TEST(LrScheduleTest, WarmupStartsAtZeroAndRisesLinearly) {
-  LrScheduleOptions o{.lr = 1e-3, .decay_steps = 100, .warmup_fraction = 0.1,
-                      .style = DecayStyle::kCosine, .decay_ratio = 0.1};
+  LrScheduleOptions o{.lr = 1e-3,
+                      .decay_steps = 100,
+                      .warmup_fraction = 0.1,
+                      .style = DecayStyle::kCosine,
+                      .decay_ratio = 0.1};
   ASSERT_TRUE(o.Validate().ok());
   EXPECT_DOUBLE_EQ(LearningRate(o, 0), 0.0);
   EXPECT_DOUBLE_EQ(LearningRate(o, 1), 1e-4);
@@ -237,8 +240,11 @@ TEST(LrScheduleTest, WarmupStartsAtZeroAndRisesLinearly) {
 }
 
 TEST(LrScheduleTest, CosineDecayMatchesHandComputedValues) {
-  LrScheduleOptions o{.lr = 1e-3, .decay_steps = 100, .warmup_fraction = 0.1,
-                      .style = DecayStyle::kCosine, .decay_ratio = 0.1};
+  LrScheduleOptions o{.lr = 1e-3,
+                      .decay_steps = 100,
+                      .warmup_fraction = 0.1,
+                      .style = DecayStyle::kCosine,
+                      .decay_ratio = 0.1};
   // t = 55: progress 0.5, cos(pi/2) = 0 -> 1e-3 * (0.1 + 0.9 * 0.5) = 5.5e-4.
   EXPECT_NEAR(LearningRate(o, 55), 5.5e-4, 1e-15);
   // t = 32.5 is not an integer; t = 40: progress 1/3, cos(pi/3) = 0.5 -> 0.1 + 0.9*0.75 = 0.775.
@@ -248,8 +254,11 @@ TEST(LrScheduleTest, CosineDecayMatchesHandComputedValues) {
 }
 
 TEST(LrScheduleTest, LinearDecayMatchesHandComputedValuesAndIsNotClamped) {
-  LrScheduleOptions o{.lr = 1e-3, .decay_steps = 100, .warmup_fraction = 0.1,
-                      .style = DecayStyle::kLinear, .decay_ratio = 0.1};
+  LrScheduleOptions o{.lr = 1e-3,
+                      .decay_steps = 100,
+                      .warmup_fraction = 0.1,
+                      .style = DecayStyle::kLinear,
+                      .decay_ratio = 0.1};
   EXPECT_NEAR(LearningRate(o, 55), 1e-3 * (1 - 0.9 * 0.5), 1e-15);
   EXPECT_NEAR(LearningRate(o, 100), 1e-4, 1e-15);
   EXPECT_NEAR(LearningRate(o, 110), 1e-3 * (1 - 0.9 * 100.0 / 90.0), 1e-15);
@@ -257,16 +266,22 @@ TEST(LrScheduleTest, LinearDecayMatchesHandComputedValuesAndIsNotClamped) {
 
 TEST(LrScheduleTest, GlmBaseSettings) {
   // GLM-Base: lr 4e-4, D = 120k, warmup 0.05 -> W = 6000, cosine to 0.05.
-  LrScheduleOptions o{.lr = 4e-4, .decay_steps = 120000, .warmup_fraction = 0.05,
-                      .style = DecayStyle::kCosine, .decay_ratio = 0.05};
+  LrScheduleOptions o{.lr = 4e-4,
+                      .decay_steps = 120000,
+                      .warmup_fraction = 0.05,
+                      .style = DecayStyle::kCosine,
+                      .decay_ratio = 0.05};
   EXPECT_DOUBLE_EQ(LearningRate(o, 3000), 2e-4);
   EXPECT_DOUBLE_EQ(LearningRate(o, 6000), 4e-4);
   EXPECT_NEAR(LearningRate(o, 63000), 4e-4 * (0.05 + 0.95 * 0.5), 1e-15);
 }
 
 TEST(LrScheduleTest, NoWarmupAndConstantStyle) {
-  LrScheduleOptions o{.lr = 2e-3, .decay_steps = 10, .warmup_fraction = 0.0,
-                      .style = DecayStyle::kConstant, .decay_ratio = 0.1};
+  LrScheduleOptions o{.lr = 2e-3,
+                      .decay_steps = 10,
+                      .warmup_fraction = 0.0,
+                      .style = DecayStyle::kConstant,
+                      .decay_ratio = 0.1};
   EXPECT_DOUBLE_EQ(LearningRate(o, 0), 2e-3);
   EXPECT_DOUBLE_EQ(LearningRate(o, 99), 2e-3);
   EXPECT_EQ(ParseDecayStyle("cosine").value(), DecayStyle::kCosine);

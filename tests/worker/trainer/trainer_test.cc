@@ -1,9 +1,13 @@
 // Tests of the LibTorch part of the trainer: AdamW, clipping, safetensors,
 // checkpoints, Gloo collectives, and the Trainer with real processes (this
 // binary re-executes itself as a trainer process: TrainerProcess.Run below).
+#include "worker/trainer/trainer.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,16 +16,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <thread>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <thread>
 
 #include "worker/trainer/checkpoint.h"
 #include "worker/trainer/communicator.h"
 #include "worker/trainer/optimizer.h"
-#include "worker/trainer/trainer.h"
 
 namespace glm::trainer {
 namespace {
@@ -43,9 +43,9 @@ struct TinyNetImpl : torch::nn::Module {
     out = register_module("out", torch::nn::Linear(kHidden, kVocab));
   }
   torch::Tensor forward(const torch::Tensor& tokens) {  // (B, S) -> (B, S, V)
-    torch::Tensor h = norm(embed(tokens));             // (B, S, H)
-    h = dropout(torch::gelu(hidden(h)));               // (B, S, H)
-    return out(h);                                     // (B, S, V)
+    torch::Tensor h = norm(embed(tokens));              // (B, S, H)
+    h = dropout(torch::gelu(hidden(h)));                // (B, S, H)
+    return out(h);                                      // (B, S, V)
   }
   torch::nn::Embedding embed{nullptr};
   torch::nn::LayerNorm norm{nullptr};
@@ -67,15 +67,16 @@ class SyntheticSource : public BatchSource {
  public:
   Status Load(MicroBatch* batch) override {
     const int64_t b = static_cast<int64_t>(batch->samples.size());
-    torch::Tensor tokens = torch::empty({b, kSeqLen}, torch::kInt64);    // (B, S)
-    torch::Tensor objective = torch::empty({b}, torch::kInt64);           // (B)
+    torch::Tensor tokens = torch::empty({b, kSeqLen}, torch::kInt64);  // (B, S)
+    torch::Tensor objective = torch::empty({b}, torch::kInt64);        // (B)
     for (int64_t r = 0; r < b; ++r) {
       const SampleRef& ref = batch->samples[r];
       objective[r] = static_cast<int64_t>(ref.objective);
       for (int64_t j = 0; j < kSeqLen; ++j) {
-        tokens[r][j] = static_cast<int64_t>(
-            Hash(Hash(Hash(static_cast<uint64_t>(ref.objective)) ^ ref.epoch) ^
-                 (ref.index * 131 + j)) % kVocab);
+        tokens[r][j] =
+            static_cast<int64_t>(Hash(Hash(Hash(static_cast<uint64_t>(ref.objective)) ^ ref.epoch) ^
+                                      (ref.index * 131 + j)) %
+                                 kVocab);
       }
     }
     batch->tensors["tokens"] = tokens;
@@ -95,7 +96,7 @@ LossOutput TinyLoss(torch::nn::Module& module, const MicroBatch& batch) {
   torch::Tensor per_token = torch::nn::functional::cross_entropy(
       logits.reshape({-1, kVocab}), batch.tensors.at("targets").reshape({-1}),
       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));  // (B*S)
-  per_token = per_token.view({-1, kSeqLen});                                     // (B, S)
+  per_token = per_token.view({-1, kSeqLen});                                      // (B, S)
   LossOutput out;
   out.loss_sum = per_token.sum();
   torch::Tensor per_sample = per_token.detach().sum(1);  // (B)
@@ -116,8 +117,11 @@ TrainerOptions TinyOptions() {
   TrainerOptions o;
   o.geometry = {.global_batch_size = 8, .micro_batch_size = 2};
   o.mixer = *MixerPreset("glm-2b");
-  o.schedule = {.lr = 3e-2, .decay_steps = 40, .warmup_fraction = 0.05,
-                .style = DecayStyle::kCosine, .decay_ratio = 0.1};
+  o.schedule = {.lr = 3e-2,
+                .decay_steps = 40,
+                .warmup_fraction = 0.05,
+                .style = DecayStyle::kCosine,
+                .decay_ratio = 0.1};
   o.adamw = {.beta1 = 0.9, .beta2 = 0.98, .eps = 1e-6, .weight_decay = 0.1};
   o.seed = 99;
   o.config_json = R"({"model": "tiny"})";
@@ -130,11 +134,16 @@ struct CollectingSink : MetricsSink {
 };
 
 std::string TempDir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() /
-               ("glm_trainer_test_" + name + "_" + std::to_string(::getpid()));
+  fs::path p =
+      fs::temp_directory_path() / ("glm_trainer_test_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();
+}
+
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // ---------------------------------------------------------------------------
@@ -171,12 +180,13 @@ TEST(AdamWTest, MatchesTorchAdamWWithDecoupledDecay) {
   auto b_params = CollectParameters(*b);
   for (const auto& p : b_params) (p.decay ? decay : no_decay).push_back(p.tensor);
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).eps(1e-8)
-                                     .weight_decay(0.1)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).eps(1e-8)
-                                        .weight_decay(0.0)));
+  groups.emplace_back(
+      decay, std::make_unique<torch::optim::AdamWOptions>(
+                 torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.1)));
+  groups.emplace_back(
+      no_decay,
+      std::make_unique<torch::optim::AdamWOptions>(
+          torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.0)));
   torch::optim::AdamW theirs(groups);
   torch::Tensor tokens = torch::randint(0, kVocab, {4, kSeqLen});
   for (int step = 0; step < 5; ++step) {
@@ -376,6 +386,12 @@ TEST(CommunicatorTest, UnreachableStoreIsUnavailable) {
   RendezvousCommunicatorFactory factory(options);
   auto comm = factory.Join(Membership{.generation = 0, .rank = 0, .world_size = 2});
   EXPECT_EQ(comm.status().code(), StatusCode::kUnavailable);
+  CommunicatorOptions nccl = options;
+  nccl.backend = "nccl";
+  RendezvousCommunicatorFactory nccl_factory(nccl);
+  EXPECT_EQ(
+      nccl_factory.Join(Membership{.generation = 0, .rank = 0, .world_size = 2}).status().code(),
+      StatusCode::kUnimplemented);  // Debian's LibTorch has no CUDA
   auto local = factory.Join(Membership{.generation = 0, .rank = 0, .world_size = 1});
   ASSERT_TRUE(local.ok());
   EXPECT_EQ((*local)->world_size(), 1);
@@ -444,6 +460,45 @@ TEST(TrainerTest, DataErrorStopsTrainingWithContext) {
   EXPECT_EQ(s.code(), StatusCode::kDataLoss);
   EXPECT_NE(s.message().find("step 2"), std::string::npos) << s;
   EXPECT_EQ(trainer.step(), 2);
+}
+
+// Fails every other call with UNAVAILABLE (a storage actor that is busy).
+class FlakySource : public BatchSource {
+ public:
+  Status Load(MicroBatch* batch) override {
+    if (calls_++ % 2 == 0) return UnavailableError("storage actor busy");
+    return inner_.Load(batch);
+  }
+  int64_t calls_ = 0;
+  SyntheticSource inner_;
+};
+
+TEST(TrainerTest, RetriesTransientDataFailuresAndCopiesExtraFilesIntoCheckpoints) {
+  torch::set_num_threads(1);
+  const std::string dir = TempDir("flaky");
+  std::ofstream(dir + "/tokenizer.model") << "fake tokenizer";
+  TinyNet net = MakeNet(5);
+  FlakySource source;
+  RendezvousCommunicatorFactory factory(CommunicatorOptions{});
+  StaticMembership membership;
+  CheckpointManager checkpoints(CheckpointOptions{.directory = dir + "/ckpt"});
+  TrainerOptions options = TinyOptions();
+  options.checkpoint_every_steps = 2;
+  options.checkpoint_extra_files = {{"tokenizer.model", dir + "/tokenizer.model"}};
+  Trainer trainer(options, net.ptr(), &source, TinyLoss, &factory, &membership, nullptr,
+                  &checkpoints);
+  ASSERT_TRUE(trainer.Init().ok());
+  ASSERT_TRUE(trainer.Start(Membership{}).ok());
+  ASSERT_TRUE(trainer.Run(2).ok());
+  ASSERT_TRUE(trainer.WaitForCheckpoint().ok());
+  EXPECT_EQ(source.inner_.loads.load(), 2 * 4);
+  EXPECT_EQ(source.calls_, 2 * 2 * 4);
+  auto loaded = checkpoints.LoadLatest();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->snapshot.state.step, 2);
+  EXPECT_EQ(loaded->snapshot.state.consumed, trainer.mixer().ConsumedAfter(2));
+  EXPECT_EQ(FileBytes(loaded->path + "/tokenizer.model"), "fake tokenizer");
+  fs::remove_all(dir);
 }
 
 TEST(TrainerTest, RestoreRejectsADifferentGlobalBatch) {
@@ -515,10 +570,10 @@ struct DieAtStep : MetricsSink {
   }
 };
 
-TEST(TrainerProcess, Run) {
-  const char* env = std::getenv("GLM_TRAINER_PROCESS");
-  if (env == nullptr) GTEST_SKIP() << "only runs as a child of the multi-process tests";
-  const json spec = json::parse(env);
+// Trains as `spec` says and writes the final parameters (and metrics) to
+// spec["out"]. Runs in a child process (TrainerProcess.Run) or, for the
+// single-process reference runs, in the test process itself.
+void RunTrainerSpec(const json& spec) {
   torch::set_num_threads(1);
   TinyNet net = MakeNet(spec.value("init_seed", 11));
   SyntheticSource source;
@@ -554,6 +609,12 @@ TEST(TrainerProcess, Run) {
   json metrics = json::array();
   for (const StepMetrics& m : sink.steps) metrics.push_back(json::parse(StepMetricsToJson(m)));
   std::ofstream(spec.at("out").get<std::string>() + ".metrics.json") << metrics.dump();
+}
+
+TEST(TrainerProcess, Run) {
+  const char* env = std::getenv("GLM_TRAINER_PROCESS");
+  if (env == nullptr) GTEST_SKIP() << "only runs as a child of the multi-process tests";
+  RunTrainerSpec(json::parse(env));
 }
 
 // Starts this binary as a trainer process with `spec`; returns its pid.
@@ -606,11 +667,6 @@ void ExpectSuccess(int status, const std::string& out) {
                                                              << Log(out);
 }
 
-std::string FileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 std::map<std::string, torch::Tensor> LoadParams(const std::string& path) {
   auto read = ReadSafetensors(path);
   GLM_CHECK(read.ok()) << read.status();
@@ -631,12 +687,11 @@ json Member(int64_t generation, int64_t rank, int64_t world) {
   return {{"generation", generation}, {"rank", rank}, {"world", world}};
 }
 
-// A reference single-process run of `steps`, shared by the tests below.
+// A reference single-process run of `steps`, in this process.
 std::string Reference(const std::string& dir, int64_t steps) {
   const std::string out = dir + "/reference_" + std::to_string(steps) + ".safetensors";
   if (fs::exists(out)) return out;
-  json spec = {{"membership", Member(0, 0, 1)}, {"steps", steps}, {"out", out}};
-  ExpectSuccess(WaitTrainer(SpawnTrainer(spec)), out);
+  RunTrainerSpec({{"membership", Member(0, 0, 1)}, {"steps", steps}, {"out", out}});
   return out;
 }
 
@@ -646,15 +701,15 @@ TEST(TrainerProcessTest, ResumeAfterKillNineIsBitIdentical) {
   // Train with a checkpoint every 2 steps; kill -9 right after step 5.
   const std::string ckpt = dir + "/ckpt";
   const std::string first = dir + "/first.safetensors";
-  json spec = {{"membership", Member(0, 0, 1)}, {"steps", 8},
-               {"out", first}, {"checkpoint_dir", ckpt}, {"checkpoint_every", 2},
-               {"die_at", 5}};
+  json spec = {
+      {"membership", Member(0, 0, 1)}, {"steps", 8}, {"out", first}, {"checkpoint_dir", ckpt},
+      {"checkpoint_every", 2},         {"die_at", 5}};
   const int status = WaitTrainer(SpawnTrainer(spec));
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << Log(first);
   // A fresh process, different initial weights, resumes from the newest checkpoint.
   const std::string resumed = dir + "/resumed.safetensors";
-  spec = {{"membership", Member(0, 0, 1)}, {"steps", 8}, {"out", resumed},
-          {"checkpoint_dir", ckpt}, {"resume", true}, {"init_seed", 12345}};
+  spec = {{"membership", Member(0, 0, 1)}, {"steps", 8},     {"out", resumed},
+          {"checkpoint_dir", ckpt},        {"resume", true}, {"init_seed", 12345}};
   ExpectSuccess(WaitTrainer(SpawnTrainer(spec)), resumed);
   EXPECT_EQ(FileBytes(resumed), FileBytes(reference));
   EXPECT_FALSE(FileBytes(reference).empty());
@@ -670,13 +725,16 @@ TEST(TrainerProcessTest, TwoRanksMatchSingleProcessTraining) {
   std::vector<pid_t> pids;
   for (int64_t rank = 0; rank < 2; ++rank) {
     outs.push_back(dir + "/rank" + std::to_string(rank) + ".safetensors");
-    pids.push_back(SpawnTrainer({{"membership", Member(0, rank, 2)}, {"steps", 4},
-                                 {"out", outs.back()}, {"port", (*server)->port()},
-                                 {"init_seed", rank == 0 ? 11 : 101}}));  // rank 0 broadcasts its weights
+    pids.push_back(
+        SpawnTrainer({{"membership", Member(0, rank, 2)},
+                      {"steps", 4},
+                      {"out", outs.back()},
+                      {"port", (*server)->port()},
+                      {"init_seed", rank == 0 ? 11 : 101}}));  // rank 0 broadcasts its weights
   }
   for (int r = 0; r < 2; ++r) ExpectSuccess(WaitTrainer(pids[r]), outs[r]);
   EXPECT_EQ(FileBytes(outs[0]), FileBytes(outs[1]));  // replicas stay identical
-  ExpectClose(outs[0], reference, 1e-5);               // = one process on the same batch
+  ExpectClose(outs[0], reference, 1e-5);              // = one process on the same batch
   fs::remove_all(dir);
 }
 
@@ -686,10 +744,16 @@ TEST(TrainerProcessTest, SurvivorTakesOverWholeBatchWhenPeerIsKilled) {
   auto server = StoreServer::Start(0);
   ASSERT_TRUE(server.ok());
   const std::string out0 = dir + "/rank0.safetensors", out1 = dir + "/rank1.safetensors";
-  pid_t p0 = SpawnTrainer({{"membership", Member(0, 0, 2)}, {"steps", 6}, {"out", out0},
-                           {"port", (*server)->port()}, {"after_failure", Member(1, 0, 1)}});
-  pid_t p1 = SpawnTrainer({{"membership", Member(0, 1, 2)}, {"steps", 6}, {"out", out1},
-                           {"port", (*server)->port()}, {"die_at", 3}});
+  pid_t p0 = SpawnTrainer({{"membership", Member(0, 0, 2)},
+                           {"steps", 6},
+                           {"out", out0},
+                           {"port", (*server)->port()},
+                           {"after_failure", Member(1, 0, 1)}});
+  pid_t p1 = SpawnTrainer({{"membership", Member(0, 1, 2)},
+                           {"steps", 6},
+                           {"out", out1},
+                           {"port", (*server)->port()},
+                           {"die_at", 3}});
   const int s1 = WaitTrainer(p1);
   EXPECT_TRUE(WIFSIGNALED(s1)) << Log(out1);
   ExpectSuccess(WaitTrainer(p0), out0);
@@ -709,11 +773,17 @@ TEST(TrainerProcessTest, NewcomerReceivesStateAndJoinsAtStepBoundary) {
   auto server = StoreServer::Start(0);
   ASSERT_TRUE(server.ok());
   const std::string out0 = dir + "/rank0.safetensors", out1 = dir + "/rank1.safetensors";
-  pid_t p0 = SpawnTrainer({{"membership", Member(0, 0, 1)}, {"steps", 6}, {"out", out0},
-                           {"port", (*server)->port()}, {"join_at", 3},
+  pid_t p0 = SpawnTrainer({{"membership", Member(0, 0, 1)},
+                           {"steps", 6},
+                           {"out", out0},
+                           {"port", (*server)->port()},
+                           {"join_at", 3},
                            {"join", Member(1, 0, 2)}});
-  pid_t p1 = SpawnTrainer({{"membership", Member(1, 1, 2)}, {"steps", 6}, {"out", out1},
-                           {"port", (*server)->port()}, {"has_state", false},
+  pid_t p1 = SpawnTrainer({{"membership", Member(1, 1, 2)},
+                           {"steps", 6},
+                           {"out", out1},
+                           {"port", (*server)->port()},
+                           {"has_state", false},
                            {"init_seed", 777}});
   ExpectSuccess(WaitTrainer(p0), out0);
   ExpectSuccess(WaitTrainer(p1), out1);
