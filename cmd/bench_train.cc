@@ -1,5 +1,5 @@
 // glm bench train: the speed of one GLM training step (forward, Part-B loss,
-// backward, AdamW) on a synthetic blank-infilling batch. Prints one JSON line;
+// backward, FusedAdamW) on a synthetic blank-infilling batch. Prints one JSON line;
 // never asserts timings (docs/benchmarks.md says how to read it).
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -12,6 +12,7 @@
 #include "cmd/model_commands.h"
 #include "common/cli.h"
 #include "common/options.h"
+#include "model/adamw.h"
 #include "model/batch.h"
 #include "model/glm_config.h"
 #include "model/glm_model.h"
@@ -97,15 +98,14 @@ int RunBenchTrain(const BenchTrainOptions& o) {
 
   model::GlmModel m(model::GlmModelOptions{c, 1});
   m->train();
-  torch::optim::AdamW optimizer(m->parameters(),
-                                torch::optim::AdamWOptions(1e-4).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.1));
+  model::FusedAdamW optimizer = model::FusedAdamW::ForModel(m, model::FusedAdamWOptions{});
   model::Batch batch = SyntheticBatch(c, o.micro_batch, o.seq_len, o.part_b_fraction);
   double loss_value = 0;
   auto step = [&] {
-    for (auto& p : m->parameters()) p.mutable_grad().reset();  // set to none: no zero-fill pass
+    optimizer.ZeroGrad();
     model::LossOutput loss = model::ComputeLoss(m, batch);
     loss.loss.backward();
-    optimizer.step();
+    optimizer.Step();
     loss_value = loss.loss.item<double>();
   };
   for (int i = 0; i < o.warmup; ++i) step();

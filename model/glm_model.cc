@@ -28,6 +28,8 @@ uint64_t SplitMix64(uint64_t z) {
 
 torch::Tensor Dropout(const torch::Tensor& x, double p, bool training) {
   if (!training || p <= 0) return x;
+  // On accelerators LibTorch's own kernel is the fast one.
+  if (!x.device().is_cpu()) return torch::dropout(x, p, /*train=*/true);
   // One draw from the default generator seeds this mask.
   const auto seed = static_cast<uint64_t>(torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kInt64)
                                               .item<int64_t>());

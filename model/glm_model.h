@@ -175,6 +175,7 @@ torch::Tensor BuildAttentionMask(const torch::Tensor& sep, int64_t query_length,
 // default generator, so torch::manual_seed makes it reproducible), filled in
 // parallel: LibTorch 1.13's CPU bernoulli_ draws element by element and was
 // 15% of a training step. Differentiable (the gradient is g * m / (1 - p)).
+// Non-CPU tensors use torch::dropout.
 torch::Tensor Dropout(const torch::Tensor& x, double p, bool training);
 
 // Parameter names in the reference order (the order of named_parameters()).
