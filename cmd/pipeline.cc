@@ -263,7 +263,7 @@ int RunPipeline(PipelineOptions o) {
                           {"samples", digest->num_samples},
                           {"samples_by_objective", status["samples"]},
                           {"seconds", seconds},
-                          {"seconds_with_tokenizer_training", total},
+                          {"seconds_total", total},  // tokenizer trained or loaded, store started, run
                           {"corpus_bytes", bytes},
                           {"mb_per_s", bytes / 1e6 / seconds},
                           {"mb_per_s_per_core", bytes / 1e6 / seconds / cores},
