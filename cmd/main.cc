@@ -11,6 +11,7 @@
 namespace glm::cmd {
 // Data pipeline commands (cmd/tokenizer.cc, cmd/corrupt.cc, cmd/bench_corrupt.cc).
 void RegisterTokenizerCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterStoreServeCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterCorruptCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterBenchCorruptCommand(CLI::App* app, CommandRegistry* registry);
 // cmd/bench_trainer.cc: glm bench trainer-checkpoint / trainer-dp.
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterModelCommand(&app, &registry);
   glm::cmd::RegisterForwardCommand(&app, &registry);
   glm::cmd::RegisterStoreCommand(&app, &registry);
+  glm::cmd::RegisterStoreServeCommand(&app, &registry);
   glm::cmd::RegisterTokenizerCommand(&app, &registry);
   glm::cmd::RegisterCorruptCommand(&app, &registry);
   glm::cmd::RegisterPlannedCommand(&app, "infill", "Fill [MASK]/[sMASK]/[gMASK] blanks in text",

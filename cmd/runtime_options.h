@@ -16,10 +16,10 @@ namespace glm::cmd {
 
 inline void AddJobOptions(CLI::App* app, coordinator::JobOptions* job) {
   AddOption(app, "job-id", &job->job_id, "Stable job name");
-  AddOption(app, "corpus", &job->corpus, "Corpus file or directory (*.txt, *.json, *.jsonl; one shard per file)");
+  AddOption(app, "corpus", &job->corpus, "Corpus file, directory (*.txt, *.json, *.jsonl) or glob pattern; one shard per file");
   AddOption(app, "output-dir", &job->output_dir, "Where executors write their stores (\"\" = STATE/output)");
   AddOption(app, "seed", &job->seed, "Job seed: samples are pure functions of it");
-  AddOption(app, "executor", &job->executor, "Executor family the workers run (test)");
+  AddOption(app, "executor", &job->executor, "Executor family the workers run (glm: the real data path; test)");
   AddOption(app, "objectives", &job->objectives, "Enabled objectives: blank,sentence,document");
   AddOption(app, "epochs", &job->epochs, "Epochs of samples per objective");
   AddOption(app, "samples-per-epoch", &job->samples_per_epoch,

@@ -8,6 +8,7 @@
 #include "common/cli.h"
 #include "common/logging.h"
 #include "worker/agent.h"
+#include "worker/glm_executors.h"
 
 namespace glm::cmd {
 namespace {
@@ -38,6 +39,7 @@ void RegisterWorkerCommand(CLI::App* app, CommandRegistry* registry) {
     signal(SIGINT, OnSignal);
     worker::ExecutorRegistry executors;
     worker::RegisterTestExecutors(&executors);
+    worker::RegisterGlmExecutors(&executors);
     worker::NodeAgent agent(*o, &executors);
     Status s = agent.Run(&g_drain);
     if (!s.ok()) {

@@ -1,5 +1,7 @@
 #include "coordinator/job.h"
 
+#include <glob.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <sstream>
@@ -41,7 +43,7 @@ Status JobOptions::Validate() const {
   GLM_RETURN_IF_ERROR(RequireAtLeast("samples-per-task", samples_per_task, 1));
   GLM_RETURN_IF_ERROR(RequireAtLeast("max-batches-ahead", max_batches_ahead, 1));
   GLM_RETURN_IF_ERROR(RequireAtLeast("noop-tasks", noop_tasks, 0));
-  GLM_RETURN_IF_ERROR(RequireOneOf("executor", executor, {"test"}));
+  GLM_RETURN_IF_ERROR(RequireOneOf("executor", executor, {"test", "glm"}));
   std::vector<int> ids = ObjectiveIds();
   if (ids.empty() || std::count(ids.begin(), ids.end(), -1) > 0) {
     return InvalidArgumentError(DescribeOption("objectives") + " must list blank, sentence and/or document, got '" +
@@ -101,6 +103,19 @@ StatusOr<JobOptions> JobOptions::FromJson(const nlohmann::json& j) {
 
 StatusOr<std::vector<std::string>> ListCorpusFiles(const std::string& corpus) {
   std::error_code ec;
+  if (corpus.find_first_of("*?[") != std::string::npos) {  // a glob pattern: the files it matches
+    glob_t g{};
+    std::vector<std::string> files;
+    if (glob(corpus.c_str(), 0, nullptr, &g) == 0) {
+      for (size_t i = 0; i < g.gl_pathc; ++i) {
+        if (fs::is_regular_file(g.gl_pathv[i], ec)) files.push_back(g.gl_pathv[i]);
+      }
+    }
+    globfree(&g);
+    std::sort(files.begin(), files.end());
+    if (files.empty()) return NotFoundError("corpus pattern " + corpus + " matches no file; HINT: run scripts/setup for data/sotu, or set --corpus");
+    return files;
+  }
   if (!fs::exists(corpus, ec)) {
     return NotFoundError("corpus " + corpus + " does not exist; HINT: run scripts/setup for data/sotu, or set --corpus");
   }

@@ -34,6 +34,15 @@ struct StoreRequest {
     putSamples @7 :List(Data);        # encoded SampleRecord messages, written as one atomic batch
     getDocuments @8 :List(UInt64);    # documents by id; every id must exist
     getInfo @9 :Void;                 # the store's info and document count
+    stageDocuments :group {           # tokenizer output of one corpus shard, staged (meta
+                                      # "kv/staging/docs/<shard>/<local>") until finalizeDocuments
+      shard @10 :UInt32;              # corpus shard number (manifest order)
+      firstLocal @11 :UInt64;         # local index of documents[0] within its shard
+      documents @12 :List(Data);      # encoded DocumentRecord messages; their ids are ignored
+    }
+    finalizeDocuments @13 :Void;      # staged documents -> docs 0..N-1 in (shard, local) order and
+                                      # the document index; idempotent (a marker records N)
+    getDocumentLengths @14 :Void;     # the document index: tokens of each document
   }
 }
 
@@ -45,6 +54,8 @@ struct StoreResponse {
     records @3 :List(Data);       # getSamples / getSampleRange / getDocuments: encoded records in request order
     putDone @4 :UInt32;           # putSamples: number of samples written
     info @5 :InfoReply;           # getInfo
+    count @6 :UInt64;             # stageDocuments: documents staged; finalizeDocuments: documents in the store
+    lengths @7 :List(UInt64);     # getDocumentLengths: lengths[i] = tokens of document i
   }
 }
 

@@ -28,6 +28,21 @@ std::string Flat(::capnp::MessageBuilder& b) {
   return std::string(reinterpret_cast<const char*>(words.begin()), words.size() * sizeof(::capnp::word));
 }
 
+// Reads a one-frame answer: the server's error as a Status, else fn(response).
+template <typename Fn>
+Status ReadAnswer(const zmq::message_t& answer, uint64_t limit_words, const std::string& endpoint, Fn&& fn) {
+  return wire::ReadFrame(answer.data(), answer.size(), limit_words, [&](::capnp::MessageReader& m) -> Status {
+    auto r = m.getRoot<cp::StoreResponse>();
+    if (r.isError()) {
+      uint32_t code = r.getError().getCode();
+      if (code == 0 || code > static_cast<uint32_t>(StatusCode::kInternal)) code = static_cast<uint32_t>(StatusCode::kInternal);
+      return Status(static_cast<StatusCode>(code),
+                    std::string(r.getError().getMessage().cStr()) + " (from storage server " + endpoint + ")");
+    }
+    return fn(r);
+  });
+}
+
 }  // namespace
 
 Status StoreClientOptions::Validate() const {
@@ -349,7 +364,95 @@ StatusOr<std::string> StoreClient::RoundTripRawForTesting(const std::string& fra
 
 Status StoreClient::PutDocuments(const std::vector<Document>&) { return Unsupported("write documents"); }
 Status StoreClient::BuildDocumentIndex() { return Unsupported("build the document index"); }
-StatusOr<std::vector<uint64_t>> StoreClient::ListDocumentLengths() { return Unsupported("list document lengths"); }
+
+StatusOr<std::vector<uint64_t>> StoreClient::ListDocumentLengths() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ::capnp::MallocMessageBuilder builder(32);
+  const uint64_t id = NextId();
+  NewRequest(&builder, id).setGetDocumentLengths();
+  std::vector<uint64_t> lengths;
+  GLM_RETURN_IF_ERROR(Call({{id, Flat(builder)}}, [&](size_t, const zmq::message_t& answer) {
+    return ReadAnswer(answer, options_.max_message_bytes / 4, options_.endpoint, [&](cp::StoreResponse::Reader r) -> Status {
+      if (!r.isLengths()) return DataLossError("storage server " + options_.endpoint + " did not send the document lengths");
+      for (uint64_t n : r.getLengths()) lengths.push_back(n);
+      return Status::Ok();
+    });
+  }));
+  return lengths;
+}
+
+Status StoreClient::StageDocuments(uint32_t shard, const std::vector<Document>& docs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const size_t per = options_.max_records_per_request;
+  for (size_t first = 0; first < docs.size(); first += per) {
+    const size_t n = std::min(per, docs.size() - first);
+    std::vector<std::string> records;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; ++i) {
+      records.push_back(schema::EncodeDocument(docs[first + i], tokenizer_hash_));
+      bytes += records.back().size();
+    }
+    ::capnp::MallocMessageBuilder builder(bytes / 8 + 2 * n + 32);
+    const uint64_t id = NextId();
+    auto g = NewRequest(&builder, id).initStageDocuments();
+    g.setShard(shard);
+    g.setFirstLocal(first);
+    auto list = g.initDocuments(static_cast<unsigned>(n));
+    for (size_t i = 0; i < n; ++i) {
+      list.set(static_cast<unsigned>(i), ::capnp::Data::Reader(reinterpret_cast<const kj::byte*>(records[i].data()), records[i].size()));
+    }
+    GLM_RETURN_IF_ERROR(Call({{id, Flat(builder)}}, [&](size_t, const zmq::message_t& answer) {
+      return ReadAnswer(answer, 1 << 20, options_.endpoint, [&](cp::StoreResponse::Reader r) -> Status {
+        if (!r.isCount() || r.getCount() != n) {
+          return DataLossError("storage server " + options_.endpoint + " did not confirm the staged documents");
+        }
+        return Status::Ok();
+      });
+    }));
+  }
+  return Status::Ok();
+}
+
+StatusOr<uint64_t> StoreClient::FinalizeDocuments() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ::capnp::MallocMessageBuilder builder(32);
+  const uint64_t id = NextId();
+  NewRequest(&builder, id).setFinalizeDocuments();
+  uint64_t count = 0;
+  GLM_RETURN_IF_ERROR(Call({{id, Flat(builder)}}, [&](size_t, const zmq::message_t& answer) {
+    return ReadAnswer(answer, 1 << 20, options_.endpoint, [&](cp::StoreResponse::Reader r) -> Status {
+      if (!r.isCount()) return DataLossError("storage server " + options_.endpoint + " did not confirm finalizing");
+      count = r.getCount();
+      return Status::Ok();
+    });
+  }));
+  return count;
+}
+
+StatusOr<std::vector<Document>> StoreClient::GetDocuments(const std::vector<uint64_t>& ids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<uint64_t, std::string>> requests;
+  const size_t per = options_.max_records_per_request;
+  for (size_t first = 0; first < ids.size(); first += per) {
+    const size_t n = std::min(per, ids.size() - first);
+    ::capnp::MallocMessageBuilder builder(n + 32);
+    const uint64_t id = NextId();
+    auto list = NewRequest(&builder, id).initGetDocuments(static_cast<unsigned>(n));
+    for (size_t i = 0; i < n; ++i) list.set(static_cast<unsigned>(i), ids[first + i]);
+    requests.emplace_back(id, Flat(builder));
+  }
+  std::vector<Document> docs(ids.size());
+  schema::DecodeOptions d;
+  d.expected_tokenizer_hash = tokenizer_hash_;
+  GLM_RETURN_IF_ERROR(VisitRecords(requests, ids.size(), [&](size_t i, std::string_view bytes) -> Status {
+    StatusOr<Document> got = schema::DecodeDocument(bytes, d);
+    if (!got.ok()) return got.status().WithContext(DescribeDocKey(ids[i]) + " from storage server " + options_.endpoint);
+    if (got->id != ids[i]) return DataLossError("storage server " + options_.endpoint + " sent the wrong document for " + DescribeDocKey(ids[i]));
+    docs[i] = std::move(got).value();
+    return Status::Ok();
+  }));
+  return docs;
+}
 Status StoreClient::PutMeta(std::string_view, std::string_view) { return Unsupported("write meta keys"); }
 StatusOr<std::string> StoreClient::GetMeta(std::string_view) { return Unsupported("read meta keys"); }
 Status StoreClient::DeleteMeta(std::string_view) { return Unsupported("delete meta keys"); }

@@ -1,8 +1,10 @@
 // StoreClient: the SampleStore of a remote StoreServer, over a ZeroMQ
 // DEALER socket. Implements what trainers and corruption actors need:
 // samples by (objective, epoch, [begin, end)) and by keys, documents by id,
-// and batched sample writes. The meta key-value API and document writes are
-// Unimplemented (those belong to the process that owns the store).
+// batched sample writes, document staging and finalising (the pipeline's
+// tokenize phase) and the document index. The meta key-value API and direct
+// document writes are Unimplemented (those belong to the process that owns
+// the store).
 //
 //   StoreClientOptions options;
 //   options.endpoint = server->endpoint();
@@ -91,6 +93,17 @@ class StoreClient : public SampleStore {
   Status DeleteMeta(std::string_view key) override;
   StatusOr<std::vector<std::pair<std::string, std::string>>> ScanMeta(std::string_view prefix) override;
   Status WriteMeta(const std::vector<MetaWrite>& writes) override;
+
+  // Document staging for the pipeline's tokenize phase (storage/staging.h):
+  // stages `docs` (ids ignored) as documents 0.. of corpus shard `shard`,
+  // split into requests of max_records_per_request (each atomic; a rerun
+  // rewrites the same keys with the same bytes).
+  Status StageDocuments(uint32_t shard, const std::vector<Document>& docs);
+  // Numbers the staged documents 0..N-1 in (shard, local) order, builds the
+  // document index; idempotent. Returns N.
+  StatusOr<uint64_t> FinalizeDocuments();
+  // Documents by id, in the order asked, in split requests.
+  StatusOr<std::vector<Document>> GetDocuments(const std::vector<uint64_t>& ids);
 
   // Sends raw bytes as one request frame and returns the raw answer (tests
   // of the server's handling of malformed requests).

@@ -7,6 +7,7 @@
 
 #include "schema/record_codec.h"
 #include "schema/store_rpc.capnp.h"
+#include "storage/staging.h"
 #include "storage/store_wire.h"
 
 namespace glm::storage {
@@ -215,6 +216,32 @@ zmq::message_t StoreServer::Handle(const zmq::message_t& request) {
           for (size_t i = 0; i < docs.size(); ++i) GLM_RETURN_IF_ERROR(fn(i, docs[i]));
           return Status::Ok();
         });
+      }
+      case cp::StoreRequest::STAGE_DOCUMENTS: {
+        auto g = req.getStageDocuments();
+        auto list = g.getDocuments();
+        if (list.size() > max_records) return too_many(list.size());
+        std::vector<std::string> put;
+        put.reserve(list.size());
+        for (auto d : list) put.emplace_back(reinterpret_cast<const char*>(d.begin()), d.size());
+        GLM_RETURN_IF_ERROR(StageDocuments(store_, g.getShard(), g.getFirstLocal(), put));
+        records_written_ += put.size();
+        start_response(64).setCount(put.size());
+        return Status::Ok();
+      }
+      case cp::StoreRequest::FINALIZE_DOCUMENTS: {
+        GLM_ASSIGN_OR_RETURN(uint64_t n, FinalizeStagedDocuments(store_));
+        start_response(64).setCount(n);
+        return Status::Ok();
+      }
+      case cp::StoreRequest::GET_DOCUMENT_LENGTHS: {
+        GLM_ASSIGN_OR_RETURN(std::vector<uint64_t> lengths, store_->ListDocumentLengths());
+        if (lengths.size() * 8 + 1024 > static_cast<uint64_t>(options_.max_message_bytes)) {
+          return ResourceExhaustedError("the document index exceeds the server's message limit");
+        }
+        auto list = start_response(lengths.size() + 64).initLengths(static_cast<unsigned>(lengths.size()));
+        for (size_t i = 0; i < lengths.size(); ++i) list.set(static_cast<unsigned>(i), lengths[i]);
+        return Status::Ok();
       }
       case cp::StoreRequest::GET_INFO: {
         auto info = start_response(64).initInfo();
