@@ -15,7 +15,9 @@ class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     unsetenv("GLM_MAX_STEPS");
-    config_path_ = ::testing::TempDir() + "/glm_cli_test.yaml";
+    // One file per test: ctest runs the tests of this binary in parallel.
+    config_path_ = ::testing::TempDir() + "/glm_cli_test_" +
+                   ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".yaml";
   }
   void TearDown() override {
     unsetenv("GLM_MAX_STEPS");
