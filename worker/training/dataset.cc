@@ -187,7 +187,7 @@ StatusOr<std::string> ProduceStore(const PretrainConfig& config, const std::stri
     return InvalidArgumentError("the corpus has " + std::to_string(docs.size()) +
                                 " documents; holding out every " + std::to_string(config.heldout_every) +
                                 "th needs at least " + std::to_string(config.heldout_every) +
-                                " (lower data.heldout_every or add text)");
+                                " (lower --heldout-every or add text)");
   }
   dataloader::InMemoryDocumentSource train_source(std::move(train_docs));
   dataloader::InMemoryDocumentSource heldout_source(std::move(heldout_docs));
