@@ -289,7 +289,7 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   result.final_step = t.step();
   const bool saved = c.checkpoint_every > 0 && t.step() % c.checkpoint_every == 0 && t.step() > result.start_step;
-  if (!saved && t.step() > 0) GLM_RETURN_IF_ERROR(t.SaveCheckpoint().status());
+  if (!saved && t.step() > result.start_step) GLM_RETURN_IF_ERROR(t.SaveCheckpoint().status());
   GLM_RETURN_IF_ERROR(t.WaitForCheckpoint());
   auto list = checkpoints.List();
   if (!list.empty()) result.checkpoint = list.back();

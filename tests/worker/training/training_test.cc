@@ -25,7 +25,7 @@ const std::string kSotu = std::string(GLM_SOURCE_DIR) + "/data/sotu";
 PretrainConfig TinyConfig() {
   PretrainConfig c;
   c.model_preset = "tiny";
-  c.corpus = kSotu + "/1790_*.txt," + kSotu + "/1791_*.txt," + kSotu + "/1792_*.txt";
+  c.corpus = kSotu + "/179*.txt";
   c.vocab_size = 300;
   c.seq_length = 96;
   c.heldout_every = 5;
