@@ -97,11 +97,12 @@ void PrintSummary(const training::TrainRunResult& r) {
               static_cast<long long>(r.start_step), static_cast<long long>(r.final_step), r.seconds, r.first_loss,
               r.last_loss);
   std::printf("checkpoint: %s\n", r.checkpoint.c_str());
-  std::printf("held-out loss per objective (nats/token) vs unigram baseline (corpus unigram entropy %.3f):\n",
-              r.unigram_entropy);
+  std::printf("held-out loss per objective (nats/token) vs the corpus's unigram entropy %.3f:\n", r.unigram_entropy);
   for (const auto& e : r.eval) {
-    std::printf("  %-9s %7.3f   unigram %7.3f   %+.3f below   (%.0f tokens)\n",
-                std::string(ObjectiveName(e.objective)).c_str(), e.loss, e.unigram, e.unigram - e.loss, e.tokens);
+    std::printf("  %-9s %7.3f   %+.3f below the unigram entropy   (%.0f tokens; unigram cross-entropy of these "
+                "targets incl. [eop]: %.3f)\n",
+                std::string(ObjectiveName(e.objective)).c_str(), e.loss, r.unigram_entropy - e.loss, e.tokens,
+                e.unigram);
   }
   for (size_t i = 0; i < r.infill.size(); ++i) {
     const auto& x = r.infill[i];

@@ -29,7 +29,10 @@ std::string TrainRunResult::ToJson() const {
   nlohmann::json ev = nlohmann::json::object();
   for (const ObjectiveEval& e : eval) {
     ev[std::string(ObjectiveName(e.objective))] = {
-        {"heldout_loss", e.loss}, {"unigram_baseline", e.unigram}, {"below_baseline", e.unigram - e.loss},
+        {"heldout_loss", e.loss},
+        {"unigram_entropy", unigram_entropy},
+        {"below_unigram_entropy", unigram_entropy - e.loss},
+        {"unigram_cross_entropy_of_targets", e.unigram},
         {"tokens", e.tokens}};
   }
   j["eval"] = ev;
