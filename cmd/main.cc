@@ -16,6 +16,8 @@ void RegisterCorruptCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterBenchCorruptCommand(CLI::App* app, CommandRegistry* registry);
 // cmd/bench_trainer.cc: glm bench trainer-checkpoint / trainer-dp.
 void RegisterBenchTrainer(CLI::App* app, CommandRegistry* registry);
+// cmd/train.cc: glm train and glm pretrain.
+void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry);
 }  // namespace glm::cmd
 
 namespace {
@@ -48,10 +50,7 @@ int main(int argc, char** argv) {
   app.get_formatter()->column_width(34);
 
   glm::cmd::CommandRegistry registry;
-  glm::cmd::RegisterPlannedCommand(&app, "pretrain",
-                                   "Run a whole pretraining job on a local cluster (default config: "
-                                   "preset small on the State of the Union corpus)",
-                                   &registry);
+  glm::cmd::RegisterTrainCommands(&app, &registry);
   glm::cmd::RegisterPipelineCommand(&app, &registry);
   glm::cmd::RegisterCoordinatorCommand(&app, &registry);
   glm::cmd::RegisterWorkerCommand(&app, &registry);

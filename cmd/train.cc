@@ -1,0 +1,226 @@
+// glm train: GLM training from an existing sample store, in this process.
+// glm pretrain: the whole job: produce the store (tokenizer, documents,
+// samples with a held-out split), train on it, evaluate held-out loss per
+// objective against the unigram baseline, show blank-infilling examples.
+// Both take every config key as a flag (docs/pretrain.md).
+#include <signal.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "cmd/commands.h"
+#include "common/cli.h"
+#include "common/config.h"
+#include "common/logging.h"
+#include "worker/training/dataset.h"
+#include "worker/training/pretrain_config.h"
+#include "worker/training/train_run.h"
+
+namespace glm::cmd {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+// First Ctrl-C: stop after the current step with a checkpoint; a second one
+// kills the process (SA_RESETHAND restores the default action).
+void InstallStopHandler() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+struct TrainCommandOptions {
+  training::PretrainConfig config;
+  std::string store;                 // Default: none (glm train: required)
+  std::string workdir;               // Default: runs/pretrain (pretrain), runs/train (train)
+  bool resume = false;               // Default: false
+  int64_t trainers = 1;              // Default: 1 trainer process
+  int64_t workers = 2;               // Default: 2 data worker processes (pipeline)
+  bool json = false;                 // Default: false: human summary; true: the eval JSON on stdout
+};
+
+void AddConfigFlags(CLI::App* sub, training::PretrainConfig* c) {
+  AddOption(sub, "preset", &c->model_preset, "Model preset (tiny, small, base, ...)");
+  AddOption(sub, "corpus", &c->corpus, "Corpus paths or globs, comma-separated");
+  AddOption(sub, "vocab-size", &c->vocab_size, "SentencePiece pieces of the tokenizer");
+  AddOption(sub, "tokenizer-max-sentences", &c->tokenizer_max_sentences, "Tokenizer training sentences");
+  AddOption(sub, "seq-length", &c->seq_length, "Raw sample length (tokens)");
+  AddOption(sub, "heldout-every", &c->heldout_every, "Hold out documents with id % N == N-1");
+  AddOption(sub, "validation-samples", &c->validation_samples, "Held-out samples per objective");
+  AddOption(sub, "data-seed", &c->data_seed, "Seed of the samples");
+  AddOption(sub, "objectives-blank", &c->objective_weights[0], "Weight of the blank objective");
+  AddOption(sub, "objectives-sentence", &c->objective_weights[1], "Weight of the sentence objective");
+  AddOption(sub, "objectives-document", &c->objective_weights[2], "Weight of the document objective");
+  AddOption(sub, "max-steps", &c->max_steps, "Optimizer steps");
+  AddOption(sub, "global-batch-size", &c->global_batch_size, "Samples per step");
+  AddOption(sub, "micro-batch-size", &c->micro_batch_size, "Samples per forward/backward");
+  AddOption(sub, "lr", &c->lr, "Peak learning rate");
+  AddOption(sub, "warmup", &c->warmup, "Warmup fraction of the steps");
+  AddOption(sub, "decay", &c->decay, "LR decay: cosine, linear, constant");
+  AddOption(sub, "min-lr-ratio", &c->min_lr_ratio, "Final LR as a fraction of the peak");
+  AddOption(sub, "weight-decay", &c->weight_decay, "AdamW weight decay");
+  AddOption(sub, "checkpoint-every", &c->checkpoint_every, "Checkpoint every N steps (0: at the end)");
+  AddOption(sub, "keep-checkpoints", &c->keep_checkpoints, "Checkpoints kept");
+  AddOption(sub, "seed", &c->seed, "Seed of the weights and dropout");
+  AddOption(sub, "threads", &c->threads, "Compute threads (0: LibTorch's choice)");
+  AddOption(sub, "infill-examples", &c->infill_examples, "Held-out blank-infilling examples shown");
+}
+
+// Applies the embedded configs/default.yaml to every option not already set
+// by a flag, a GLM_* variable or a --config file.
+Status ApplyEmbeddedDefault(CLI::App* sub) {
+  GLM_ASSIGN_OR_RETURN(std::vector<ConfigEntry> entries,
+                       ParseYamlConfig(training::EmbeddedDefaultConfig(), "embedded configs/default.yaml"));
+  for (ConfigEntry& e : entries) {
+    CLI::Option* opt = sub->get_option_no_throw("--" + e.key);
+    if (opt == nullptr) return InternalError("embedded configs/default.yaml: unknown key " + e.key);
+    if (opt->count() > 0) continue;
+    try {
+      opt->add_result(e.values);
+      opt->run_callback();
+    } catch (const CLI::ParseError& err) {
+      return InternalError("embedded configs/default.yaml: " + e.key + ": " + err.what());
+    }
+  }
+  return Status::Ok();
+}
+
+void PrintSummary(const training::TrainRunResult& r) {
+  std::printf("trained steps %lld..%lld in %.1f s; training loss %.3f -> %.3f (mean of the last steps)\n",
+              static_cast<long long>(r.start_step), static_cast<long long>(r.final_step), r.seconds, r.first_loss,
+              r.last_loss);
+  std::printf("checkpoint: %s\n", r.checkpoint.c_str());
+  std::printf("held-out loss per objective (nats/token) vs the corpus's unigram entropy %.3f:\n", r.unigram_entropy);
+  for (const auto& e : r.eval) {
+    std::printf("  %-9s %7.3f   %+.3f below the unigram entropy   (%.0f tokens; unigram cross-entropy of these "
+                "targets incl. [eop]: %.3f)\n",
+                std::string(ObjectiveName(e.objective)).c_str(), e.loss, r.unigram_entropy - e.loss, e.tokens,
+                e.unigram);
+  }
+  for (size_t i = 0; i < r.infill.size(); ++i) {
+    const auto& x = r.infill[i];
+    std::string context = x.context;
+    if (context.size() > 600) context = context.substr(0, 600) + " ...";
+    std::printf("infill example %zu (held-out):\n  %s\n", i + 1, context.c_str());
+    for (size_t k = 0; k < x.truth.size(); ++k) {
+      std::printf("    blank %zu: truth \"%s\" | greedy \"%s\"\n", k + 1, x.truth[k].c_str(), x.generated[k].c_str());
+    }
+  }
+  std::fflush(stdout);
+}
+
+int Finish(const char* name, const StatusOr<training::TrainRunResult>& r, bool json) {
+  if (!r.ok()) {
+    std::fprintf(stderr, "%s: %s\n", name, r.status().message().c_str());
+    return r.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+  }
+  if (json) {
+    std::printf("%s\n", r->ToJson().c_str());
+  } else if (!r->stopped) {
+    PrintSummary(*r);
+  }
+  return r->stopped ? 130 : kExitOk;
+}
+
+int RunTrain(const TrainCommandOptions& o) {
+  InitLogging("train").IgnoreError();
+  if (o.store.empty()) {
+    std::fprintf(stderr, "glm train: --store DIR is required (a store made by glm pretrain)\n");
+    return kExitUsage;
+  }
+  if (Status s = o.config.Validate(); !s.ok()) {
+    std::fprintf(stderr, "glm train: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
+  InstallStopHandler();
+  training::TrainRunOptions t;
+  t.config = o.config;
+  t.store_dir = o.store;
+  t.workdir = o.workdir.empty() ? "runs/train" : o.workdir;
+  t.resume = o.resume;
+  t.stop = &g_stop;
+  return Finish("glm train", training::RunTraining(t), o.json);
+}
+
+int RunPretrain(const TrainCommandOptions& o) {
+  InitLogging("pretrain").IgnoreError();
+  if (Status s = o.config.Validate(); !s.ok()) {
+    std::fprintf(stderr, "glm pretrain: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
+  if (o.trainers != 1) {
+    std::fprintf(stderr, "glm pretrain: --trainers %lld: only one trainer process is wired up so far; use --trainers 1\n",
+                 static_cast<long long>(o.trainers));
+    return kExitUsage;
+  }
+  InstallStopHandler();
+  const std::string workdir = o.workdir.empty() ? "runs/pretrain" : o.workdir;
+  auto say = [](const std::string& line) { std::fprintf(stderr, "glm pretrain: %s\n", line.c_str()); };
+  // (a) The store. In-process for now (--workers unused); the runtime
+  // pipeline replaces training::ProduceStore.
+  auto store = training::ProduceStore(o.config, workdir, say);
+  if (!store.ok()) {
+    std::fprintf(stderr, "glm pretrain: %s\n", store.status().message().c_str());
+    return store.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+  }
+  if (g_stop.load()) {
+    std::fprintf(stderr, "glm pretrain: stopped before training\n");
+    return 130;
+  }
+  // (b) Train, (c) evaluate and infill.
+  training::TrainRunOptions t;
+  t.config = o.config;
+  t.store_dir = *store;
+  t.workdir = workdir;
+  t.resume = o.resume;
+  t.stop = &g_stop;
+  return Finish("glm pretrain", training::RunTraining(t), o.json);
+}
+
+}  // namespace
+
+void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
+  {
+    auto opts = std::make_shared<TrainCommandOptions>();
+    CLI::App* sub = app->add_subcommand("train", "Train GLM on the samples of an existing store, in this process");
+    AddConfigOption(sub, "");
+    AddOption(sub, "store", &opts->store, "Sample store directory (made by glm pretrain)");
+    AddOption(sub, "workdir", &opts->workdir, "Run directory: checkpoints, metrics.jsonl, eval.json (default runs/train)");
+    AddFlag(sub, "resume", &opts->resume, "Continue from the latest checkpoint in the workdir");
+    AddFlag(sub, "json", &opts->json, "Print the final evaluation as JSON");
+    AddConfigFlags(sub, &opts->config);
+    registry->Add(sub, [opts] { return RunTrain(*opts); });
+  }
+  {
+    auto opts = std::make_shared<TrainCommandOptions>();
+    CLI::App* sub = app->add_subcommand(
+        "pretrain",
+        "Run a whole pretraining job: data, training, held-out evaluation, infilling (default config: "
+        "preset small on the State of the Union corpus, embedded configs/default.yaml)");
+    AddConfigOption(sub, "");
+    AddOption(sub, "workdir", &opts->workdir, "Run directory (default runs/pretrain)");
+    AddFlag(sub, "resume", &opts->resume, "Continue from the latest checkpoint in the workdir");
+    AddOption(sub, "trainers", &opts->trainers, "Trainer processes (only 1 so far)");
+    AddOption(sub, "workers", &opts->workers, "Data worker processes (unused while the store is made in-process)");
+    AddFlag(sub, "json", &opts->json, "Print the final evaluation as JSON");
+    AddConfigFlags(sub, &opts->config);
+    registry->Add(sub, [opts, sub] {
+      if (sub->get_option("--config")->count() == 0) {
+        if (Status s = ApplyEmbeddedDefault(sub); !s.ok()) {
+          std::fprintf(stderr, "glm pretrain: %s\n", s.message().c_str());
+          return kExitFailure;
+        }
+      }
+      return RunPretrain(*opts);
+    });
+  }
+}
+
+}  // namespace glm::cmd

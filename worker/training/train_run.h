@@ -1,0 +1,90 @@
+// One training run on a sample store, in this process: GlmModel + the
+// trainer core + the real seams (seams.h), a live progress line,
+// checkpoints, a clean stop on request (Ctrl-C), then the held-out
+// evaluation per objective against the unigram baselines and a few greedy
+// blank-infilling examples (GLM_SPEC 7.3, with the model's KV cache).
+//
+// Run directory layout (<workdir>):
+//   checkpoints/step-*/   docs/checkpoint-format.md (model.safetensors loads
+//                         with `glm forward --weights`)
+//   metrics.jsonl         docs/observability.md
+//   eval.json             the final evaluation (docs/pretrain.md)
+//
+// Thread-safety: RunTraining runs on the calling thread (plus the trainer's
+// prefetch and checkpoint threads); `stop` may be set from a signal handler.
+#ifndef GLM_WORKER_TRAINING_TRAIN_RUN_H_
+#define GLM_WORKER_TRAINING_TRAIN_RUN_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "model/glm_model.h"
+#include "schema/records.h"
+#include "storage/sample_store.h"
+#include "worker/training/dataset.h"
+#include "worker/training/pretrain_config.h"
+
+namespace glm::dataloader {
+class GlmTokenizer;
+}
+
+namespace glm::training {
+
+struct TrainRunOptions {
+  PretrainConfig config;
+  std::string store_dir;   // Required: a RocksDbSampleStore with a dataset manifest
+  std::string workdir;     // Required: the run directory
+  bool resume = false;     // Default: false: start from the latest checkpoint in workdir
+  bool progress = true;    // Default: true: progress lines on stderr
+  const std::atomic<bool>* stop = nullptr;  // Default: none: set to stop after the current step
+  // Default: 0 = none. Stop as on `stop` once this step is reached (tests:
+  // an interrupted run to resume).
+  int64_t stop_at_step = 0;
+};
+
+struct ObjectiveEval {
+  Objective objective = Objective::kBlank;
+  double loss = 0;          // nats per loss token, held-out samples
+  double tokens = 0;        // loss tokens evaluated
+  double unigram = 0;       // unigram cross-entropy of the same targets
+};
+
+struct InfillExample {
+  std::string context;                 // Part A around the blanks, "[MASK]" shown
+  std::vector<std::string> truth;      // per blank, Part-B order
+  std::vector<std::string> generated;  // greedy
+};
+
+struct TrainRunResult {
+  int64_t start_step = 0;       // step the run started from (after a resume)
+  int64_t final_step = 0;
+  bool stopped = false;         // stopped early on request
+  double first_loss = 0;        // training loss of the first step of this run
+  double last_loss = 0;         // mean training loss of the last min(10, steps) steps
+  double seconds = 0;           // training wall time
+  std::string checkpoint;       // the last checkpoint written
+  double unigram_entropy = 0;
+  std::vector<ObjectiveEval> eval;
+  std::vector<InfillExample> infill;
+
+  std::string ToJson() const;
+};
+
+StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& options);
+
+// Held-out loss per objective over the validation samples of `manifest`.
+StatusOr<std::vector<ObjectiveEval>> EvaluateHeldOut(model::GlmModel& model, storage::SampleStore& store,
+                                                     const DatasetManifest& manifest, int64_t batch_size);
+
+// Greedy infilling of every blank of `sample` (Part A as stored), blank after
+// blank in the sample's Part-B order, with the KV cache.
+StatusOr<InfillExample> InfillSample(model::GlmModel& model, const dataloader::GlmTokenizer& tokenizer,
+                                     const Sample& sample, int64_t max_tokens_per_blank);
+
+}  // namespace glm::training
+
+#endif  // GLM_WORKER_TRAINING_TRAIN_RUN_H_
