@@ -1,5 +1,7 @@
 #include "worker/trainer/checkpoint.h"
 
+#include "model/safetensors.h"
+
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -20,15 +22,6 @@ using nlohmann::json;
 namespace {
 
 constexpr int64_t kCheckpointFormatVersion = 1;
-
-const std::map<torch::ScalarType, std::string>& DtypeNames() {
-  static const auto* names = new std::map<torch::ScalarType, std::string>{
-      {torch::kFloat64, "F64"},   {torch::kFloat32, "F32"}, {torch::kFloat16, "F16"},
-      {torch::kBFloat16, "BF16"}, {torch::kInt64, "I64"},   {torch::kInt32, "I32"},
-      {torch::kInt16, "I16"},     {torch::kInt8, "I8"},     {torch::kUInt8, "U8"},
-      {torch::kBool, "BOOL"}};
-  return *names;
-}
 
 Status FsyncPath(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
@@ -79,81 +72,17 @@ std::string StepDirName(int64_t step) {
 }  // namespace
 
 Status WriteSafetensors(const std::string& path, const NamedTensors& tensors) {
-  json header = json::object();
-  uint64_t offset = 0;
-  std::vector<torch::Tensor> data;
-  for (const auto& [name, t] : tensors) {
-    auto it = DtypeNames().find(t.scalar_type());
-    if (it == DtypeNames().end()) {
-      return InvalidArgumentError("safetensors: unsupported dtype for tensor " + name);
-    }
-    torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
-    const uint64_t bytes = static_cast<uint64_t>(c.numel()) * c.element_size();
-    header[name] = {{"dtype", it->second},
-                    {"shape", c.sizes().vec()},
-                    {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
-    data.push_back(c);
-  }
-  std::string header_text = header.dump();
-  while (header_text.size() % 8 != 0) header_text.push_back(' ');
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return ResourceExhaustedError("cannot create " + path);
-  uint64_t n = header_text.size();
-  unsigned char len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
-  out.write(reinterpret_cast<const char*>(len), 8);
-  out.write(header_text.data(), static_cast<std::streamsize>(n));
-  for (const torch::Tensor& c : data) {
-    out.write(static_cast<const char*>(c.data_ptr()),
-              static_cast<std::streamsize>(c.numel() * c.element_size()));
-  }
-  out.close();
-  if (!out) return ResourceExhaustedError("cannot write " + path + " (disk full?)");
-  return Status::Ok();
+  return model::WriteSafetensors(path, tensors);
 }
 
 StatusOr<NamedTensors> ReadSafetensors(const std::string& path) {
-  GLM_ASSIGN_OR_RETURN(std::string bytes, ReadString(path));
-  if (bytes.size() < 8) return DataLossError(path + ": truncated safetensors header");
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
-  if (n > bytes.size() - 8) return DataLossError(path + ": header length beyond end of file");
-  json header;
-  try {
-    header = json::parse(bytes.substr(8, n));
-  } catch (const std::exception& e) {
-    return DataLossError(path + ": malformed safetensors header: " + e.what());
-  }
-  const uint64_t base = 8 + n;
+  GLM_ASSIGN_OR_RETURN(std::unique_ptr<model::SafetensorsFile> file,
+                       model::SafetensorsFile::Open(path));
   NamedTensors out;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == "__metadata__") continue;
-    try {
-      const std::string dtype_name = it.value().at("dtype").get<std::string>();
-      torch::ScalarType dtype = torch::kFloat32;
-      bool found = false;
-      for (const auto& [d, s] : DtypeNames()) {
-        if (s == dtype_name) {
-          dtype = d;
-          found = true;
-        }
-      }
-      if (!found) return DataLossError(path + ": unsupported dtype " + dtype_name);
-      std::vector<int64_t> shape = it.value().at("shape").get<std::vector<int64_t>>();
-      auto offsets = it.value().at("data_offsets").get<std::vector<uint64_t>>();
-      if (offsets.size() != 2 || offsets[1] < offsets[0] || base + offsets[1] > bytes.size()) {
-        return DataLossError(path + ": tensor " + it.key() + " lies beyond the end of the file");
-      }
-      torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-      if (static_cast<uint64_t>(t.numel() * t.element_size()) != offsets[1] - offsets[0]) {
-        return DataLossError(path + ": tensor " + it.key() + " has inconsistent size");
-      }
-      std::memcpy(t.data_ptr(), bytes.data() + base + offsets[0], offsets[1] - offsets[0]);
-      out.emplace_back(it.key(), t);
-    } catch (const json::exception& e) {
-      return DataLossError(path + ": bad entry for " + it.key() + ": " + e.what());
-    }
+  out.reserve(file->entries().size());
+  for (const model::SafetensorsEntry& entry : file->entries()) {
+    GLM_ASSIGN_OR_RETURN(torch::Tensor t, file->Read(entry.name));
+    out.emplace_back(entry.name, std::move(t));
   }
   return out;
 }

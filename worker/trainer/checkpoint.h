@@ -45,10 +45,9 @@ namespace glm::trainer {
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
-// Minimal safetensors (https://github.com/huggingface/safetensors) writer and
-// reader for contiguous CPU tensors of dtypes F64 F32 F16 BF16 I64 I32 I16 I8
-// U8 BOOL. The model's own writer (model/safetensors.h) replaces it for
-// model.safetensors via CheckpointOptions::model_writer.
+// Plain named-tensor safetensors files (the optimizer state, and the default
+// model file), through model/safetensors.h's codec. GLM training passes the
+// model's own writer for model.safetensors via CheckpointOptions::model_writer.
 Status WriteSafetensors(const std::string& path, const NamedTensors& tensors);
 StatusOr<NamedTensors> ReadSafetensors(const std::string& path);
 
