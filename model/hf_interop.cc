@@ -43,11 +43,17 @@ StatusOr<torch::ScalarType> ParseDtype(const std::string& name) {
 
 StatusOr<std::string> TorchDtypeName(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return std::string("float32");
-    case torch::kFloat16: return std::string("float16");
-    case torch::kBFloat16: return std::string("bfloat16");
-    case torch::kFloat64: return std::string("float64");
-    default: return InvalidArgumentError("tensors of dtype " + std::string(c10::toString(t)) + " cannot be exported");
+    case torch::kFloat32:
+      return std::string("float32");
+    case torch::kFloat16:
+      return std::string("float16");
+    case torch::kBFloat16:
+      return std::string("bfloat16");
+    case torch::kFloat64:
+      return std::string("float64");
+    default:
+      return InvalidArgumentError("tensors of dtype " + std::string(c10::toString(t)) +
+                                  " cannot be exported");
   }
 }
 
@@ -56,9 +62,11 @@ StatusOr<std::string> TorchDtypeName(torch::ScalarType t) {
 Status PrepareOutput(const std::string& dir, const std::string& flag) {
   std::error_code ec;
   if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec)) return FailedPreconditionError(flag + " " + dir + " exists and is not a directory");
+    if (!fs::is_directory(dir, ec))
+      return FailedPreconditionError(flag + " " + dir + " exists and is not a directory");
     if (!fs::is_empty(dir, ec)) {
-      return FailedPreconditionError(flag + " " + dir + " is not empty; choose a new directory (nothing was written)");
+      return FailedPreconditionError(flag + " " + dir +
+                                     " is not empty; choose a new directory (nothing was written)");
     }
   }
   fs::create_directories(dir, ec);
@@ -69,7 +77,9 @@ Status PrepareOutput(const std::string& dir, const std::string& flag) {
 Status CopyFile(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-  if (ec) return InternalError("cannot copy " + from.string() + " to " + to.string() + ": " + ec.message());
+  if (ec)
+    return InternalError("cannot copy " + from.string() + " to " + to.string() + ": " +
+                         ec.message());
   return Status::Ok();
 }
 
@@ -88,7 +98,8 @@ std::string ReferenceName(const std::string& name) {
 
 // Orders `tensors` (reference names) as the model's parameters and checks
 // names, shapes and dtypes against `config`. `where` names the source.
-StatusOr<NamedTensorList> CheckTensors(const GlmConfig& config, std::map<std::string, torch::Tensor> by_name,
+StatusOr<NamedTensorList> CheckTensors(const GlmConfig& config,
+                                       std::map<std::string, torch::Tensor> by_name,
                                        const std::string& where) {
   NamedTensorList out;
   for (const auto& [name, shape] : ExpectedTensorShapes(config)) {
@@ -101,11 +112,12 @@ StatusOr<NamedTensorList> CheckTensors(const GlmConfig& config, std::map<std::st
     const torch::Tensor& t = it->second;
     const std::vector<int64_t> got(t.sizes().begin(), t.sizes().end());
     if (got != shape) {
-      return InvalidArgumentError(where + ": tensor '" + name + "' has shape " + ShapeString(got) + ", the config needs " +
-                                  ShapeString(shape));
+      return InvalidArgumentError(where + ": tensor '" + name + "' has shape " + ShapeString(got) +
+                                  ", the config needs " + ShapeString(shape));
     }
     if (!t.is_floating_point()) {
-      return InvalidArgumentError(where + ": tensor '" + name + "' has dtype " + std::string(c10::toString(t.scalar_type())) +
+      return InvalidArgumentError(where + ": tensor '" + name + "' has dtype " +
+                                  std::string(c10::toString(t.scalar_type())) +
                                   "; parameters must be floating point");
     }
     out.emplace_back(name, t);
@@ -113,8 +125,8 @@ StatusOr<NamedTensorList> CheckTensors(const GlmConfig& config, std::map<std::st
   }
   if (!by_name.empty()) {
     return InvalidArgumentError(where + ": tensor '" + by_name.begin()->first +
-                                "' is not a parameter of the GLM model (" + std::to_string(by_name.size()) +
-                                " unexpected tensor(s))");
+                                "' is not a parameter of the GLM model (" +
+                                std::to_string(by_name.size()) + " unexpected tensor(s))");
   }
   return out;
 }
@@ -125,8 +137,9 @@ Status ReadAllTensors(const SafetensorsFile& file, std::map<std::string, torch::
     const std::string name = ReferenceName(e.name);
     GLM_ASSIGN_OR_RETURN(torch::Tensor t, file.Read(e.name));
     if (!by_name->emplace(name, std::move(t)).second) {
-      return InvalidArgumentError(file.path() + ": tensor '" + name + "' appears twice (with and without '" +
-                                  std::string(kHfPrefix) + "', or in two shards)");
+      return InvalidArgumentError(file.path() + ": tensor '" + name +
+                                  "' appears twice (with and without '" + std::string(kHfPrefix) +
+                                  "', or in two shards)");
     }
   }
   return Status::Ok();
@@ -149,12 +162,14 @@ StatusOr<std::string> FindTokenizer(const HfExportOptions& o, const fs::path& ch
   if (o.tokenizer == "none") return std::string();
   if (!o.tokenizer.empty()) {
     if (!fs::exists(fs::path(o.tokenizer) / kTokenizerModel)) {
-      return NotFoundError("--tokenizer " + o.tokenizer + " has no " + kTokenizerModel +
-                           "; pass a glm tokenizer directory (e.g. <workdir>/tokenizer) or --tokenizer none");
+      return NotFoundError(
+          "--tokenizer " + o.tokenizer + " has no " + kTokenizerModel +
+          "; pass a glm tokenizer directory (e.g. <workdir>/tokenizer) or --tokenizer none");
     }
     return o.tokenizer;
   }
-  for (const fs::path& dir : {checkpoint_dir, checkpoint_dir.parent_path().parent_path() / "tokenizer"}) {
+  for (const fs::path& dir :
+       {checkpoint_dir, checkpoint_dir.parent_path().parent_path() / "tokenizer"}) {
     if (!dir.empty() && fs::exists(dir / kTokenizerModel)) return dir.lexically_normal().string();
   }
   return std::string();
@@ -243,16 +258,18 @@ StatusOr<HfExportResult> ExportHf(const HfExportOptions& o) {
   fs::path weights = o.checkpoint;
   if (fs::is_directory(weights)) weights /= "model.safetensors";
   if (!fs::exists(weights)) {
-    return NotFoundError("no weights at " + weights.string() +
-                         "; --checkpoint takes a glm checkpoint directory (e.g. <workdir>/checkpoints/step-N) "
-                         "or its model.safetensors");
+    return NotFoundError(
+        "no weights at " + weights.string() +
+        "; --checkpoint takes a glm checkpoint directory (e.g. <workdir>/checkpoints/step-N) "
+        "or its model.safetensors");
   }
   const fs::path checkpoint_dir = weights.parent_path();
   GLM_ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(weights.string()));
   GLM_ASSIGN_OR_RETURN(GlmConfig config, ResolveConfig(*file, ""));
   std::map<std::string, torch::Tensor> by_name;
   GLM_RETURN_IF_ERROR(ReadAllTensors(*file, &by_name));
-  GLM_ASSIGN_OR_RETURN(NamedTensorList tensors, CheckTensors(config, std::move(by_name), weights.string()));
+  GLM_ASSIGN_OR_RETURN(NamedTensorList tensors,
+                       CheckTensors(config, std::move(by_name), weights.string()));
   GLM_ASSIGN_OR_RETURN(std::string tokenizer_dir, FindTokenizer(o, checkpoint_dir));
 
   HfExportResult result;
@@ -264,8 +281,9 @@ StatusOr<HfExportResult> ExportHf(const HfExportOptions& o) {
   GLM_ASSIGN_OR_RETURN(result.dtype, TorchDtypeName(tensors.front().second.scalar_type()));
   for (const auto& [name, t] : tensors) {
     if (t.scalar_type() != tensors.front().second.scalar_type()) {
-      return InvalidArgumentError(weights.string() + ": tensor '" + name +
-                                  "' has a different dtype from the others; pass --dtype to convert all");
+      return InvalidArgumentError(
+          weights.string() + ": tensor '" + name +
+          "' has a different dtype from the others; pass --dtype to convert all");
     }
   }
   if (config.layernorm_epsilon != 1e-5) {
@@ -277,7 +295,8 @@ StatusOr<HfExportResult> ExportHf(const HfExportOptions& o) {
   const fs::path out = o.output;
   NamedTensorList hf;
   for (const auto& [name, t] : tensors) hf.emplace_back(kHfPrefix + name, t);
-  GLM_RETURN_IF_ERROR(WriteSafetensors((out / "model.safetensors").string(), hf, WeightsMetadata(config)));
+  GLM_RETURN_IF_ERROR(
+      WriteSafetensors((out / "model.safetensors").string(), hf, WeightsMetadata(config)));
   result.files.push_back("model.safetensors");
   GLM_RETURN_IF_ERROR(WriteText(out / "config.json", HfConfigJson(config, result.dtype)));
   result.files.push_back("config.json");
@@ -295,7 +314,8 @@ StatusOr<HfExportResult> ExportHf(const HfExportOptions& o) {
     GLM_RETURN_IF_ERROR(CopyFile(fs::path(tokenizer_dir) / kTokenizerModel, out / kTokenizerModel));
     result.files.push_back(kTokenizerModel);
     if (fs::exists(fs::path(tokenizer_dir) / kTokenizerMeta)) {
-      GLM_RETURN_IF_ERROR(CopyFile(fs::path(tokenizer_dir) / kTokenizerMeta, out / kHfTokenizerMeta));
+      GLM_RETURN_IF_ERROR(
+          CopyFile(fs::path(tokenizer_dir) / kTokenizerMeta, out / kHfTokenizerMeta));
       result.files.push_back(kHfTokenizerMeta);
     }
     result.tokenizer_from = tokenizer_dir;
@@ -309,11 +329,13 @@ StatusOr<HfImportResult> ImportHf(const HfImportOptions& o) {
   GLM_RETURN_IF_ERROR(o.Validate());
   const fs::path in = o.input;
   if (!fs::is_directory(in)) {
-    return NotFoundError("--input " + o.input + " is not a directory; pass a HuggingFace GLM directory (config.json + "
+    return NotFoundError("--input " + o.input +
+                         " is not a directory; pass a HuggingFace GLM directory (config.json + "
                          "model.safetensors)");
   }
   if (!fs::exists(in / "config.json")) {
-    return NotFoundError(o.input + " has no config.json; a HuggingFace GLM directory holds config.json and "
+    return NotFoundError(o.input +
+                         " has no config.json; a HuggingFace GLM directory holds config.json and "
                          "model.safetensors");
   }
   GLM_ASSIGN_OR_RETURN(GlmConfig config, GlmConfig::FromJsonFile((in / "config.json").string()));
@@ -327,18 +349,23 @@ StatusOr<HfImportResult> ImportHf(const HfImportOptions& o) {
     std::ifstream index_in(index_path);
     nlohmann::json index = nlohmann::json::parse(index_in, nullptr, /*allow_exceptions=*/false);
     if (index.is_discarded() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
-      return DataLossError(index_path.string() + ": not a safetensors index (no \"weight_map\" object)");
+      return DataLossError(index_path.string() +
+                           ": not a safetensors index (no \"weight_map\" object)");
     }
     std::set<std::string> files;
     for (const auto& [name, file] : index["weight_map"].items()) {
-      if (!file.is_string()) return DataLossError(index_path.string() + ": weight_map['" + name + "'] is not a file name");
+      if (!file.is_string())
+        return DataLossError(index_path.string() + ": weight_map['" + name +
+                             "'] is not a file name");
       files.insert(file.get<std::string>());
     }
     for (const std::string& f : files) shards.push_back(in / f);
   } else if (fs::exists(in / "pytorch_model.bin")) {
-    return UnimplementedError(o.input + " has only pytorch_model.bin; glm imports safetensors. Convert it first, e.g. "
-                              "python3 -c \"import torch, safetensors.torch as st; "
-                              "st.save_file(torch.load('pytorch_model.bin'), 'model.safetensors', {'format': 'pt'})\"");
+    return UnimplementedError(
+        o.input +
+        " has only pytorch_model.bin; glm imports safetensors. Convert it first, e.g. "
+        "python3 -c \"import torch, safetensors.torch as st; "
+        "st.save_file(torch.load('pytorch_model.bin'), 'model.safetensors', {'format': 'pt'})\"");
   } else {
     return NotFoundError(o.input + " has no model.safetensors or model.safetensors.index.json");
   }
@@ -353,7 +380,8 @@ StatusOr<HfImportResult> ImportHf(const HfImportOptions& o) {
   const fs::path out = o.output;
   HfImportResult result;
   result.config = config;
-  GLM_RETURN_IF_ERROR(WriteSafetensors((out / "model.safetensors").string(), tensors, WeightsMetadata(config)));
+  GLM_RETURN_IF_ERROR(
+      WriteSafetensors((out / "model.safetensors").string(), tensors, WeightsMetadata(config)));
   result.files.push_back("model.safetensors");
   GLM_RETURN_IF_ERROR(config.WriteJsonFile((out / "config.json").string()));
   result.files.push_back("config.json");

@@ -42,7 +42,8 @@ inline constexpr const char* kHfCodeRepo = "THUDM/glm-large";
 
 // Every parameter of `config`'s model with its shape, reference names (no
 // prefix), in the reference order (= ParameterNames(config)).
-std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensorShapes(const GlmConfig& config);
+std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensorShapes(
+    const GlmConfig& config);
 
 // config.json for the HuggingFace GLM code: GLMConfig's keys (num_layers,
 // vocab_size, hidden_size, num_attention_heads, embedding_dropout_prob,
@@ -77,11 +78,11 @@ struct HfExportOptions {
 
 struct HfExportResult {
   GlmConfig config;
-  std::string dtype;                // torch_dtype written
+  std::string dtype;  // torch_dtype written
   int64_t tensors = 0;
-  int64_t bytes = 0;                // tensor bytes written to model.safetensors
-  std::string tokenizer_from;       // directory the tokenizer was copied from; "" if none
-  std::vector<std::string> files;   // files written, relative to the output directory
+  int64_t bytes = 0;                  // tensor bytes written to model.safetensors
+  std::string tokenizer_from;         // directory the tokenizer was copied from; "" if none
+  std::vector<std::string> files;     // files written, relative to the output directory
   std::vector<std::string> warnings;  // e.g. a layernorm_epsilon the HF code ignores
 };
 

@@ -42,7 +42,8 @@ GlmConfig TinyConfig() {
 }
 
 fs::path TempDir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("glm_hf_interop_test_" + name + "_" + std::to_string(::getpid()));
+  fs::path p = fs::temp_directory_path() /
+               ("glm_hf_interop_test_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
   return p;
@@ -109,11 +110,12 @@ std::set<std::string> HfGlmNames(int layers) {
   };
   for (int i = 0; i < layers; ++i) {
     const std::string l = "glm.transformer.layers." + std::to_string(i) + ".";
-    for (const char* s : {"input_layernorm.weight", "input_layernorm.bias", "attention.query_key_value.weight",
-                          "attention.query_key_value.bias", "attention.dense.weight", "attention.dense.bias",
-                          "post_attention_layernorm.weight", "post_attention_layernorm.bias",
-                          "mlp.dense_h_to_4h.weight", "mlp.dense_h_to_4h.bias", "mlp.dense_4h_to_h.weight",
-                          "mlp.dense_4h_to_h.bias"}) {
+    for (const char* s :
+         {"input_layernorm.weight", "input_layernorm.bias", "attention.query_key_value.weight",
+          "attention.query_key_value.bias", "attention.dense.weight", "attention.dense.bias",
+          "post_attention_layernorm.weight", "post_attention_layernorm.bias",
+          "mlp.dense_h_to_4h.weight", "mlp.dense_h_to_4h.bias", "mlp.dense_4h_to_h.weight",
+          "mlp.dense_4h_to_h.bias"}) {
       names.insert(l + s);
     }
   }
@@ -128,7 +130,8 @@ TEST(HfInteropTest, ExpectedShapesAreTheModelsParametersInOrder) {
   ASSERT_EQ(expected.size(), params.size());
   for (size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(expected[i].first, params[i].key());
-    EXPECT_EQ(expected[i].second, std::vector<int64_t>(params[i].value().sizes().begin(), params[i].value().sizes().end()))
+    EXPECT_EQ(expected[i].second, std::vector<int64_t>(params[i].value().sizes().begin(),
+                                                       params[i].value().sizes().end()))
         << expected[i].first;
   }
 }
@@ -155,7 +158,8 @@ TEST(HfInteropTest, ExportWritesHfGlmNamesConfigKeysAndTokenizer) {
   EXPECT_EQ(header["__metadata__"]["format"], "pt");  // transformers refuses safetensors without it
   EXPECT_EQ(header["glm.word_embeddings.weight"]["dtype"], "F32");
   EXPECT_EQ(header["glm.word_embeddings.weight"]["shape"], json({128, 32}));
-  EXPECT_EQ(header["glm.transformer.position_embeddings.weight"]["shape"], json({25, 32}));  // P + 1 rows
+  EXPECT_EQ(header["glm.transformer.position_embeddings.weight"]["shape"],
+            json({25, 32}));  // P + 1 rows
 
   // configuration_glm.py's GLMConfig keys, with this model's values.
   std::ifstream cf(root / "hf" / "config.json");
@@ -182,7 +186,8 @@ TEST(HfInteropTest, ExportWritesHfGlmNamesConfigKeysAndTokenizer) {
   EXPECT_EQ(cj["parallel_output"], true);
   EXPECT_EQ(cj["torch_dtype"], "float32");
   EXPECT_EQ(cj["auto_map"]["AutoConfig"], "THUDM/glm-large--configuration_glm.GLMConfig");
-  EXPECT_EQ(cj["auto_map"]["AutoModelForSeq2SeqLM"], "THUDM/glm-large--modeling_glm.GLMForConditionalGeneration");
+  EXPECT_EQ(cj["auto_map"]["AutoModelForSeq2SeqLM"],
+            "THUDM/glm-large--modeling_glm.GLMForConditionalGeneration");
 
   EXPECT_EQ(ReadBytes(root / "hf" / "tokenizer.model"), "sentencepiece bytes");
   EXPECT_EQ(ReadBytes(root / "hf" / "glm_tokenizer.json"), R"({"vocab_size": 100})");
@@ -283,11 +288,17 @@ TEST(HfInteropTest, ImportReadsShardedUnprefixedWeights) {
   for (const auto& [name, t] : original) {
     const bool first = name.find("layers.1.") == std::string::npos;
     (first ? a : b).emplace_back(name, t);
-    weight_map[name] = first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    weight_map[name] =
+        first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
-  ASSERT_TRUE(WriteSafetensors((hf / "model-00001-of-00002.safetensors").string(), a, {{"format", "pt"}}).ok());
-  ASSERT_TRUE(WriteSafetensors((hf / "model-00002-of-00002.safetensors").string(), b, {{"format", "pt"}}).ok());
-  std::ofstream(hf / "model.safetensors.index.json") << json({{"metadata", json::object()}, {"weight_map", weight_map}});
+  ASSERT_TRUE(
+      WriteSafetensors((hf / "model-00001-of-00002.safetensors").string(), a, {{"format", "pt"}})
+          .ok());
+  ASSERT_TRUE(
+      WriteSafetensors((hf / "model-00002-of-00002.safetensors").string(), b, {{"format", "pt"}})
+          .ok());
+  std::ofstream(hf / "model.safetensors.index.json")
+      << json({{"metadata", json::object()}, {"weight_map", weight_map}});
   std::ofstream(hf / "config.json") << HfConfigJson(c, "float32");
   HfImportOptions o;
   o.input = hf.string();
@@ -300,13 +311,15 @@ TEST(HfInteropTest, ImportReadsShardedUnprefixedWeights) {
 }
 
 // Writes a HF directory from `tensors` (HF names) and `config_json`, imports it.
-Status ImportFrom(const fs::path& root, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+Status ImportFrom(const fs::path& root,
+                  const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                   const std::string& config_json) {
   const fs::path hf = root / "hf";
   fs::remove_all(hf);
   fs::remove_all(root / "out");
   fs::create_directories(hf);
-  GLM_RETURN_IF_ERROR(WriteSafetensors((hf / "model.safetensors").string(), tensors, {{"format", "pt"}}));
+  GLM_RETURN_IF_ERROR(
+      WriteSafetensors((hf / "model.safetensors").string(), tensors, {{"format", "pt"}}));
   std::ofstream(hf / "config.json") << config_json;
   HfImportOptions o;
   o.input = hf.string();
@@ -318,7 +331,8 @@ TEST(HfInteropTest, ImportRefusesBadTensorsAndConfigsNamingThem) {
   const fs::path root = TempDir("refuse");
   const GlmConfig c = TinyConfig();
   std::vector<std::pair<std::string, torch::Tensor>> good;
-  for (const auto& [name, shape] : ExpectedTensorShapes(c)) good.emplace_back("glm." + name, torch::zeros(shape));
+  for (const auto& [name, shape] : ExpectedTensorShapes(c))
+    good.emplace_back("glm." + name, torch::zeros(shape));
   const std::string config = HfConfigJson(c, "float32");
   ASSERT_TRUE(ImportFrom(root, good, config).ok());
 
@@ -326,14 +340,16 @@ TEST(HfInteropTest, ImportRefusesBadTensorsAndConfigsNamingThem) {
   missing.erase(missing.begin() + 5);
   Status s = ImportFrom(root, missing, config);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("'" + good[5].first.substr(4) + "' is missing"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("'" + good[5].first.substr(4) + "' is missing"), std::string::npos)
+      << s;
   EXPECT_FALSE(fs::exists(root / "out")) << "nothing is written for a refused input";
 
   auto misshapen = good;
   misshapen[0].second = torch::zeros({100, 32});
   s = ImportFrom(root, misshapen, config);
-  EXPECT_NE(s.message().find("'word_embeddings.weight' has shape [100, 32], the config needs [128, 32]"),
-            std::string::npos)
+  EXPECT_NE(
+      s.message().find("'word_embeddings.weight' has shape [100, 32], the config needs [128, 32]"),
+      std::string::npos)
       << s;
 
   auto extra = good;
@@ -390,7 +406,8 @@ TEST(HfInteropTest, RefusesMissingInputsAndNonEmptyOutputs) {
   EXPECT_NE(e.status().message().find("--tokenizer"), std::string::npos) << e.status();
 
   HfImportOptions io;
-  io.input = ckpt.string();  // a glm checkpoint has config.json and model.safetensors: it imports too
+  io.input =
+      ckpt.string();  // a glm checkpoint has config.json and model.safetensors: it imports too
   io.output = (root / "again").string();
   EXPECT_TRUE(ImportHf(io).ok());
   io.input = (root / "empty").string();
@@ -419,7 +436,8 @@ TEST(HfInteropCommandsTest, ExportAndImportRoundTripFromTheCommandLine) {
   std::ofstream(workdir / "tokenizer" / "tokenizer.model") << "spm";
   std::ofstream(workdir / "tokenizer" / "tokenizer.json") << "{}";
 
-  testing::CommandResult r = RunGlm("export --checkpoint " + ckpt.string() + " --output " + (root / "hf").string());
+  testing::CommandResult r =
+      RunGlm("export --checkpoint " + ckpt.string() + " --output " + (root / "hf").string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(testing::Contains(r.output, "\"tensors\":29")) << r.output;
   EXPECT_TRUE(testing::Contains(r.output, "with the tokenizer")) << r.output;
@@ -438,7 +456,8 @@ TEST(HfInteropCommandsTest, ExportAndImportRoundTripFromTheCommandLine) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(testing::Contains(r.output, "checkpoint")) << r.output;
 
-  r = RunGlm("export --checkpoint " + ckpt.string() + " --output " + (root / "hf3").string() + " --dtype int8");
+  r = RunGlm("export --checkpoint " + ckpt.string() + " --output " + (root / "hf3").string() +
+             " --dtype int8");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(testing::Contains(r.output, "float32, float16 or bfloat16")) << r.output;
   fs::remove_all(root);
