@@ -1,5 +1,5 @@
 // glm bench train: the speed of one GLM training step (forward, Part-B loss,
-// backward, FusedAdamW) on a synthetic blank-infilling batch. Prints one JSON line;
+// backward, AdamW) on a synthetic blank-infilling batch. Prints one JSON line;
 // never asserts timings (docs/benchmarks.md says how to read it).
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -12,12 +12,12 @@
 #include "cmd/model_commands.h"
 #include "common/cli.h"
 #include "common/options.h"
-#include "model/adamw.h"
 #include "model/batch.h"
 #include "model/glm_config.h"
 #include "model/glm_model.h"
 #include "model/loss.h"
 #include "model/torch_env.h"
+#include "worker/trainer/optimizer.h"
 
 namespace glm::cmd {
 namespace {
@@ -98,14 +98,17 @@ int RunBenchTrain(const BenchTrainOptions& o) {
 
   model::GlmModel m(model::GlmModelOptions{c, 1});
   m->train();
-  model::FusedAdamW optimizer = model::FusedAdamW::ForModel(m, model::FusedAdamWOptions{});
+  // The trainer's AdamW (one fused pass per parameter on the CPU), with the
+  // GLM-2B/10B betas and eps.
+  trainer::AdamW optimizer(trainer::CollectParameters(*m),
+                           trainer::AdamWOptions{.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1});
   model::Batch batch = SyntheticBatch(c, o.micro_batch, o.seq_len, o.part_b_fraction);
   double loss_value = 0;
   auto step = [&] {
-    optimizer.ZeroGrad();
+    for (torch::Tensor& p : m->parameters()) p.mutable_grad().reset();
     model::LossOutput loss = model::ComputeLoss(m, batch);
     loss.loss.backward();
-    optimizer.Step();
+    optimizer.Step(1e-4);
     loss_value = loss.loss.item<double>();
   };
   for (int i = 0; i < o.warmup; ++i) step();

@@ -217,6 +217,34 @@ TEST(AdamWTest, ZeroLearningRateFirstStepAdvancesMomentsButNotParameters) {
   EXPECT_GT(m_norm, 0.0);
 }
 
+// The one-pass CPU update and the LibTorch-ops path (taken for
+// non-contiguous tensors, GPU and half precision) give the same result,
+// with and without a gradient (none = zero).
+TEST(AdamWTest, FusedAndGenericUpdatesAgree) {
+  torch::manual_seed(11);
+  torch::Tensor base = torch::randn({7, 5}, torch::kFloat64);
+  torch::Tensor fused = base.clone().requires_grad_(true);             // contiguous: fused
+  torch::Tensor generic = base.t().contiguous().t().requires_grad_(true);  // column-major: generic
+  ASSERT_FALSE(generic.is_contiguous());
+  torch::Tensor no_grad = base.clone().requires_grad_(true);  // never gets a gradient
+  torch::Tensor zero_grad = base.clone().requires_grad_(true);
+  AdamWOptions options{.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1};
+  AdamW a({{"w", fused, true}, {"n", no_grad, true}}, options);
+  AdamW b({{"w", generic, true}, {"n", zero_grad, true}}, options);
+  for (int step = 0; step < 4; ++step) {
+    torch::Tensor g = torch::randn({7, 5}, torch::kFloat64);
+    fused.mutable_grad() = g.clone();
+    generic.mutable_grad() = g.t().contiguous().t();
+    zero_grad.mutable_grad() = torch::zeros_like(g);
+    a.Step(1e-2);
+    b.Step(1e-2);
+  }
+  EXPECT_LT((fused - generic).abs().max().item<double>(), 1e-14);
+  EXPECT_LT((no_grad - zero_grad).abs().max().item<double>(), 1e-14);
+  EXPECT_GT((fused - base).abs().max().item<double>(), 1e-3);  // it moved
+  EXPECT_LT((no_grad - base * std::pow(1 - 1e-3, 4)).abs().max().item<double>(), 1e-14);  // decay only
+}
+
 TEST(AdamWTest, LoadStateRejectsMissingOrMisshapenTensors) {
   TinyNet net = MakeNet(3);
   AdamW opt(CollectParameters(*net), AdamWOptions{});
