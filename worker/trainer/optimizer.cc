@@ -65,8 +65,9 @@ namespace {
 // (p, g, m, v contiguous CPU tensors of one floating dtype; g may be
 // undefined = zero). LibTorch's element-wise ops take ~8 passes; on 2 CPU
 // cores that was 14% of a GLM-Base training step.
-void FusedUpdate(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, torch::Tensor& v, double decay,
-                 double b1, double b2, double step_size, double bias_correction2_sqrt, double eps) {
+void FusedUpdate(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, torch::Tensor& v,
+                 double decay, double b1, double b2, double step_size, double bias_correction2_sqrt,
+                 double eps) {
   const int64_t n = p.numel();
   AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "glm_fused_adamw", [&] {
     scalar_t* pd = p.data_ptr<scalar_t>();
@@ -76,7 +77,8 @@ void FusedUpdate(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, tor
     const auto c_decay = static_cast<scalar_t>(decay), c_b1 = static_cast<scalar_t>(b1),
                c_1b1 = static_cast<scalar_t>(1 - b1), c_b2 = static_cast<scalar_t>(b2),
                c_1b2 = static_cast<scalar_t>(1 - b2), c_step = static_cast<scalar_t>(step_size),
-               c_bc2 = static_cast<scalar_t>(bias_correction2_sqrt), c_eps = static_cast<scalar_t>(eps);
+               c_bc2 = static_cast<scalar_t>(bias_correction2_sqrt),
+               c_eps = static_cast<scalar_t>(eps);
     at::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
       for (int64_t j = begin; j < end; ++j) {
         const scalar_t gj = gd != nullptr ? gd[j] : scalar_t(0);
@@ -90,7 +92,8 @@ void FusedUpdate(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, tor
   });
 }
 
-bool CanFuse(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& m, const torch::Tensor& v) {
+bool CanFuse(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& m,
+             const torch::Tensor& v) {
   auto ok = [&](const torch::Tensor& t) {
     return t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == p.scalar_type();
   };
@@ -114,8 +117,8 @@ void AdamW::Step(double lr) {
     torch::Tensor g = p.grad();
     const bool decay = params_[i].decay && options_.weight_decay != 0;
     if (CanFuse(p, g, exp_avg_[i], exp_avg_sq_[i])) {
-      FusedUpdate(p, g, exp_avg_[i], exp_avg_sq_[i], decay ? 1.0 - lr * options_.weight_decay : 1.0, b1, b2,
-                  step_size, bias_correction2_sqrt, options_.eps);
+      FusedUpdate(p, g, exp_avg_[i], exp_avg_sq_[i], decay ? 1.0 - lr * options_.weight_decay : 1.0,
+                  b1, b2, step_size, bias_correction2_sqrt, options_.eps);
       continue;
     }
     // Generic path (GPU, non-contiguous or reduced-precision tensors): the
