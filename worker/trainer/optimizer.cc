@@ -116,7 +116,7 @@ void AdamW::Step(double lr) {
     torch::Tensor& p = params_[i].tensor;
     torch::Tensor g = p.grad();
     const bool decay = params_[i].decay && options_.weight_decay != 0;
-    if (CanFuse(p, g, exp_avg_[i], exp_avg_sq_[i])) {
+    if (options_.fused && CanFuse(p, g, exp_avg_[i], exp_avg_sq_[i])) {
       FusedUpdate(p, g, exp_avg_[i], exp_avg_sq_[i], decay ? 1.0 - lr * options_.weight_decay : 1.0,
                   b1, b2, step_size, bias_correction2_sqrt, options_.eps);
       continue;

@@ -56,6 +56,9 @@ struct AdamWOptions {
   double eps = 1e-6;
   // Decoupled weight decay coefficient. Default: 0.1.
   double weight_decay = 0.1;
+  // Use the one-pass CPU update where it applies. false: always the LibTorch
+  // ops (same maths; for side-by-side benchmarks). Default: true.
+  bool fused = true;
 
   Status Validate() const;
 };
