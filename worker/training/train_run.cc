@@ -363,12 +363,9 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
       result.stopped = true;
       break;
     }
-    // Run(step + 1), not TrainStep(): the trainer core's TrainStep() on its
-    // own never extends the prefetcher's horizon past the first step (it
-    // hangs on the second; reported to the lead). Run() restarts the
-    // prefetch thread per call, so data loading does not overlap across
-    // steps; data_wait_ms in metrics.jsonl shows the cost.
-    GLM_RETURN_IF_ERROR(t.Run(t.step() + 1));
+    // TrainStep() keeps one prefetch thread loading the next step while this
+    // one computes.
+    GLM_RETURN_IF_ERROR(t.TrainStep());
   }
   if (o.progress && tty) std::fprintf(stderr, "\n");
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
