@@ -18,6 +18,10 @@ void RegisterBenchCorruptCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterBenchTrainer(CLI::App* app, CommandRegistry* registry);
 // cmd/train.cc: glm train and glm pretrain.
 void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry);
+// cmd/infill.cc, cmd/eval.cc, cmd/finetune.cc: using a trained model.
+void RegisterInfillCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterEvalCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterFinetuneCommand(CLI::App* app, CommandRegistry* registry);
 }  // namespace glm::cmd
 
 namespace {
@@ -64,12 +68,9 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterStoreServeCommand(&app, &registry);
   glm::cmd::RegisterTokenizerCommand(&app, &registry);
   glm::cmd::RegisterCorruptCommand(&app, &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "infill", "Fill [MASK]/[sMASK]/[gMASK] blanks in text",
-                                   &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "eval", "Zero-shot perplexity and cloze accuracy",
-                                   &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "finetune", "Cloze fine-tuning from a checkpoint",
-                                   &registry);
+  glm::cmd::RegisterInfillCommand(&app, &registry);
+  glm::cmd::RegisterEvalCommand(&app, &registry);
+  glm::cmd::RegisterFinetuneCommand(&app, &registry);
   glm::cmd::RegisterPlannedCommand(&app, "export", "Write a checkpoint in HuggingFace layout",
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "import", "Read a HuggingFace-layout checkpoint",
