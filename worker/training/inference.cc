@@ -325,7 +325,7 @@ torch::Tensor SumTargetLogProbs(model::GlmModel& model, const model::Batch& b) {
 Status LmEvalOptions::Validate() const {
   if (window != 0 && window < 2) return InvalidArgumentError("--window must be >= 2 (0 = the model's positions - 1)");
   if (stride < 0) return InvalidArgumentError("--stride must be >= 1 (0 = a quarter of the window)");
-  if (window != 0 && stride >= window) return InvalidArgumentError("--stride must be smaller than --window");
+  if (window != 0 && stride > window) return InvalidArgumentError("--stride must be at most --window");
   if (batch_size < 1) return InvalidArgumentError("--batch-size must be >= 1");
   return Status::Ok();
 }
@@ -397,7 +397,10 @@ StatusOr<LmEvalResult> EvaluateLm(model::GlmModel& model, const dataloader::Spec
     return InvalidArgumentError("--window " + std::to_string(r.window) + " exceeds the model's positions (" +
                                 std::to_string(max_position) + ")");
   }
-  if (r.stride >= r.window) return InvalidArgumentError("--stride must be smaller than the window");
+  if (r.stride > r.window) {
+    return InvalidArgumentError("--stride " + std::to_string(r.stride) + " must be at most the window (" +
+                                std::to_string(r.window) + ")");
+  }
 
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();

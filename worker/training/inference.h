@@ -140,7 +140,9 @@ struct LmEvalOptions {
 };
 
 // The model rows for one document (GLM_SPEC 8), in window order. `window`
-// and `stride` as resolved (>= 2 and in [1, window - 1]). Documents shorter
+// and `stride` as resolved (window >= 2, stride in [1, window]; stride ==
+// window is the reference's default without --overlapping-eval: later
+// windows then have no context but [CLS] [gMASK]). Documents shorter
 // than 2 tokens give no row.
 std::vector<Sample> LmWindows(const std::vector<int32_t>& document, const dataloader::SpecialTokenIds& ids,
                               int64_t window, int64_t stride);

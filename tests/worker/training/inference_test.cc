@@ -259,6 +259,15 @@ TEST_F(InferenceTest, LmWindowsScoreEveryTokenButTheFirstExactlyOnce) {
     }
   }
   EXPECT_EQ(scored, std::vector<int32_t>(doc.begin() + 1, doc.end()));
+  // Any stride up to the window (stride == window: no overlap, the
+  // reference's default) still scores each token once.
+  for (int64_t stride : {1, 7, 8}) {
+    std::vector<int32_t> all;
+    for (const Sample& s : LmWindows(doc, ids(), 8, stride)) {
+      for (size_t i = s.sep; i < s.tokens.size(); ++i) all.push_back(s.targets[i]);
+    }
+    EXPECT_EQ(all, std::vector<int32_t>(doc.begin() + 1, doc.end())) << "stride " << stride;
+  }
   auto r = EvaluateLm(model(), ids(), {doc, {42}}, 40, LmEvalOptions{8, 3, 2});
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->documents, 2);
