@@ -150,7 +150,7 @@ StatusOr<LoadedCheckpoint> LoadCheckpointForInference(const std::string& dir, co
   GLM_ASSIGN_OR_RETURN(out.tokenizer, dataloader::GlmTokenizer::Load(out.tokenizer_dir));
   GLM_ASSIGN_OR_RETURN(out.model, model::LoadModel((fs::path(out.checkpoint_dir) / kWeightsFile).string()));
   if (out.tokenizer->padded_vocab_size() != out.model->config().vocab_size) {
-    return FailedPreconditionError("the tokenizer in " + out.tokenizer_dir + " has a padded vocabulary of " +
+    return InvalidArgumentError("the tokenizer in " + out.tokenizer_dir + " has a padded vocabulary of " +
                                    std::to_string(out.tokenizer->padded_vocab_size()) + " but the model in " +
                                    out.checkpoint_dir + " has " + std::to_string(out.model->config().vocab_size) +
                                    " rows: pass the run's tokenizer with --tokenizer DIR");

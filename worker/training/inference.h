@@ -65,7 +65,8 @@ struct LoadedCheckpoint {
 
 // Resolves `dir` (ResolveCheckpointDir), finds the tokenizer (or uses
 // `tokenizer_dir` when non-empty), loads both and checks that they belong
-// together (the tokenizer's padded vocabulary equals the model's).
+// together (the tokenizer's padded vocabulary equals the model's;
+// InvalidArgument otherwise).
 StatusOr<LoadedCheckpoint> LoadCheckpointForInference(const std::string& dir, const std::string& tokenizer_dir);
 
 // --- Blank filling ---

@@ -89,6 +89,15 @@ TEST_F(InferenceTest, MissingCheckpointOrTokenizerSaysWhatToPass) {
   l = LoadCheckpointForInference(lone.string(), fixture_->tokenizer.string());
   EXPECT_TRUE(l.ok()) << l.status().message();
   fs::remove_all(fixture_->root / "lone");
+  // A model of another vocabulary size does not belong to the tokenizer.
+  model::GlmConfig wide;
+  wide.vocab_size = 256;  // the tokenizer's padded vocabulary is 128
+  model::GlmModel m(wide);
+  ASSERT_TRUE(model::SaveModel(m, (fixture_->root / "wide").string()).ok());
+  l = LoadCheckpointForInference((fixture_->root / "wide").string(), fixture_->tokenizer.string());
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(l.status().message().find("256"), std::string::npos) << l.status().message();
 }
 
 // --- blank filling ---
