@@ -52,6 +52,34 @@ int SpawnProcess(const std::vector<std::string>& argv, const std::string& log_pa
   _exit(127);
 }
 
+StatusOr<std::string> StartLocalStoreServer(const std::string& store_dir, const std::string& tokenizer_dir,
+                                            const std::string& keys_dir, const std::string& endpoint_file,
+                                            const std::string& log_path, bool own_process_group, int* pid) {
+  std::error_code ec;
+  fs::remove(endpoint_file, ec);
+  *pid = SpawnProcess({SelfExecutable(), "store", "serve", "--store", store_dir, "--tokenizer", tokenizer_dir,
+                       "--bind", "tcp://127.0.0.1:" + std::to_string(FreePort()), "--keys", keys_dir,
+                       "--endpoint-file", endpoint_file},
+                      log_path, own_process_group);
+  std::string endpoint;
+  for (int i = 0; i < 1200 && endpoint.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::ifstream in(endpoint_file);
+    std::getline(in, endpoint);
+    if (endpoint.empty() && waitpid(*pid, nullptr, WNOHANG) == *pid) {
+      *pid = -1;
+      return UnavailableError("the storage server exited at start; see " + log_path);
+    }
+  }
+  if (endpoint.empty()) {
+    kill(*pid, SIGKILL);
+    waitpid(*pid, nullptr, 0);
+    *pid = -1;
+    return UnavailableError("the storage server did not start within 60 s; see " + log_path);
+  }
+  return endpoint;
+}
+
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -154,26 +182,13 @@ int RunPipeline(PipelineOptions o) {
     }
     // 2. The storage actor: one process owns the store; executors reach it
     //    over CurveZMQ with the cluster's keys.
-    std::string endpoint_file = (workdir / "store.endpoint").string();
-    fs::remove(endpoint_file, ec);
-    store_pid = SpawnProcess({self, "store", "serve", "--store", store_dir, "--tokenizer", tokenizer_dir, "--bind",
-                              "tcp://127.0.0.1:" + std::to_string(FreePort()), "--keys", keys, "--endpoint-file",
-                              endpoint_file},
-                             (workdir / "logs" / "store.log").string());
-    std::string store_endpoint;
-    for (int i = 0; i < 600 && store_endpoint.empty(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      std::ifstream in(endpoint_file);
-      std::getline(in, store_endpoint);
-      if (waitpid(store_pid, nullptr, WNOHANG) == store_pid) break;
-    }
-    if (store_endpoint.empty()) {
-      std::fprintf(stderr, "glm pipeline: the storage server did not start; see %s\n",
-                   (workdir / "logs" / "store.log").string().c_str());
-      kill(store_pid, SIGKILL);
-      waitpid(store_pid, nullptr, 0);
+    auto started = StartLocalStoreServer(store_dir, tokenizer_dir, keys, (workdir / "store.endpoint").string(),
+                                         (workdir / "logs" / "store.log").string(), false, &store_pid);
+    if (!started.ok()) {
+      std::fprintf(stderr, "glm pipeline: %s\n", started.status().message().c_str());
       return kExitFailure;
     }
+    const std::string store_endpoint = *started;
     char buf[64];
     std::string params = "store=" + store_endpoint + ",store_keys=" + keys + ",tokenizer=" + tokenizer_dir +
                          ",text_split=" + o.text_split + ",seq_len=" + std::to_string(o.seq_len);

@@ -90,6 +90,16 @@ class LocalCluster {
     return &children_.back();
   }
 
+  // A child started elsewhere, watched and stopped like the others.
+  Child* Adopt(const std::string& name, int pid, const std::string& log) {
+    Child c;
+    c.name = name;
+    c.pid = pid;
+    c.log = log;
+    children_.push_back(c);
+    return &children_.back();
+  }
+
   // Reaps exited children without blocking.
   void Poll() {
     for (Child& c : children_) {
@@ -257,24 +267,16 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
       return kExitFailure;
     }
     // 2. The storage actor.
-    const fs::path endpoint_file = cluster / "store.endpoint";
-    fs::remove(endpoint_file, ec);
-    store = local.Spawn("store",
-                        {self, "store", "serve", "--store", store_dir.string(), "--tokenizer", tokenizer_dir.string(),
-                         "--bind", "tcp://127.0.0.1:" + std::to_string(FreePort()), "--keys", keys,
-                         "--endpoint-file", endpoint_file.string()},
-                        false);
-    std::string store_endpoint;
-    for (int i = 0; i < 1200 && store_endpoint.empty(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      store_endpoint = ReadLine(endpoint_file);
-      local.Poll();
-      if (store->exited) break;
-    }
-    if (store_endpoint.empty()) {
-      Say("the storage server did not start; see " + store->log);
+    int store_pid = -1;
+    auto started = StartLocalStoreServer(store_dir.string(), tokenizer_dir.string(), keys,
+                                         (cluster / "store.endpoint").string(), (logs / "store.log").string(),
+                                         /*own_process_group=*/true, &store_pid);
+    if (!started.ok()) {
+      Say(started.status().message());
       return kExitFailure;
     }
+    const std::string store_endpoint = *started;
+    store = local.Adopt("store", store_pid, (logs / "store.log").string());
     // 3. The job: tokenize every corpus file, finalize (held-out split,
     //    validation samples, dataset manifest), then exactly the training
     //    samples max_steps reads, in the trainers' order.
@@ -402,6 +404,16 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
                    : ", dead letters " + j->at("dead_letters").dump()));
         }
         last_phase = phase;
+        // A job that ended with dead letters before the dataset exists (a
+        // dead finalize task: too few documents, a bad corpus) leaves the
+        // trainers waiting for a manifest that never comes.
+        const auto& dead = j->value("dead_letters", nlohmann::json::array());
+        if (phase == "done" && !dead.empty()) {
+          bool dataset_dead = false;
+          for (const auto& d : dead) dataset_dead |= d.value("task", "").rfind("tokenize", 0) == 0 ||
+                                                     d.value("task", "").rfind("finalize", 0) == 0;
+          if (dataset_dead) failure = "the pipeline could not build the dataset: " + dead.dump();
+        }
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
+
 #include "common/cli.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/job.h"
@@ -56,6 +58,14 @@ int SpawnProcess(const std::vector<std::string>& argv, const std::string& log_pa
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
+
+// Starts `glm store serve` for `store_dir` with `tokenizer_dir` on a free
+// loopback port, CURVE keys from `keys_dir`, output to `log_path`, and waits
+// (up to 60 s) until it serves. Returns its endpoint and sets *pid; on failure
+// the child is gone and the error names the log.
+StatusOr<std::string> StartLocalStoreServer(const std::string& store_dir, const std::string& tokenizer_dir,
+                                            const std::string& keys_dir, const std::string& endpoint_file,
+                                            const std::string& log_path, bool own_process_group, int* pid);
 
 // Path of the running glm binary.
 std::string SelfExecutable();

@@ -226,6 +226,18 @@ TEST(PretrainCommandTest, BadInvocationsExitTwoWithAMessage) {
   r = RunCommand(kGlm + " pretrain --max-steps 0 --workdir /tmp/x");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("max-steps"), std::string::npos) << r.output;
+  // A dataset the pipeline cannot build (10 documents, every 50th held out)
+  // fails the run with the reason instead of leaving the trainer waiting.
+  if (fs::exists(kSource + "/data/sotu/1790_george_washington_n.txt")) {
+    const fs::path dir = fs::path(::testing::TempDir()) / "pretrain_dead_finalize";
+    fs::remove_all(dir);
+    r = RunCommand("cd " + kSource + " && " + kGlm + " pretrain --config configs/tiny.yaml --heldout-every 50 --workdir " +
+                   dir.string());
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("could not build the dataset"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("holding out every 50th"), std::string::npos) << r.output;
+    fs::remove_all(dir);
+  }
   r = RunCommand(kGlm + " train --store /nonexistent/store --workdir /tmp/x");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("/nonexistent/store"), std::string::npos) << r.output;
