@@ -129,6 +129,12 @@ int Finish(const char* name, const StatusOr<training::TrainRunResult>& r, bool j
   return r->stopped ? 130 : kExitOk;
 }
 
+// --check-args of glm train: what RunTrain checks before it starts.
+Status CheckTrainArgs(const TrainCommandOptions& o) {
+  if (o.store.empty()) return InvalidArgumentError("--store DIR is required (a store made by glm pretrain)");
+  return o.config.Validate();
+}
+
 int RunTrain(const TrainCommandOptions& o) {
   InitLogging("train").IgnoreError();
   if (o.store.empty()) {
@@ -196,7 +202,7 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
     AddFlag(sub, "resume", &opts->resume, "Continue from the latest checkpoint in the workdir");
     AddFlag(sub, "json", &opts->json, "Print the final evaluation as JSON");
     AddConfigFlags(sub, &opts->config);
-    registry->Add(sub, [opts] { return RunTrain(*opts); });
+    registry->Add(sub, [opts] { return RunTrain(*opts); }, [opts] { return CheckTrainArgs(*opts); });
   }
   {
     auto opts = std::make_shared<TrainCommandOptions>();
@@ -219,6 +225,11 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
         }
       }
       return RunPretrain(*opts);
+    }, [opts, sub] {
+      if (sub->get_option("--config")->count() == 0) GLM_RETURN_IF_ERROR(ApplyEmbeddedDefault(sub));
+      GLM_RETURN_IF_ERROR(opts->config.Validate());
+      if (opts->trainers != 1) return InvalidArgumentError("--trainers: only one trainer process is wired up so far");
+      return Status::Ok();
     });
   }
 }
