@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 using testing::Contains;
 using testing::RunCommand;
 
-class CheckArgsTest : public ::testing::Test {
+class K8sCheckArgsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("glm_check_args_" + std::to_string(getpid()));
@@ -34,7 +34,7 @@ class CheckArgsTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(CheckArgsTest, CoordinatorLineIsOkAndNothingIsStartedOrCreated) {
+TEST_F(K8sCheckArgsTest, CoordinatorLineIsOkAndNothingIsStartedOrCreated) {
   WriteJob(R"({"job_id": "j", "corpus": "/nowhere/*.txt", "output_dir": "", "seed": 1, "executor": "glm",
                "objectives": "blank,sentence,document", "epochs": 1, "samples_per_epoch": 0,
                "samples_per_task": 64, "global_batch_size": 48, "max_batches_ahead": 8, "auto_consume": true,
@@ -47,7 +47,7 @@ TEST_F(CheckArgsTest, CoordinatorLineIsOkAndNothingIsStartedOrCreated) {
   EXPECT_FALSE(Contains(r.output, "serving on")) << r.output;
 }
 
-TEST_F(CheckArgsTest, BadEndpointIsUsageErrorNamingTheOption) {
+TEST_F(K8sCheckArgsTest, BadEndpointIsUsageErrorNamingTheOption) {
   auto r = Glm("coordinator --bind 0.0.0.0:5555 --check-args");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "--bind")) << r.output;
@@ -60,7 +60,7 @@ TEST_F(CheckArgsTest, BadEndpointIsUsageErrorNamingTheOption) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
-TEST_F(CheckArgsTest, JobFileIsReadAndItsErrorsNameIt) {
+TEST_F(K8sCheckArgsTest, JobFileIsReadAndItsErrorsNameIt) {
   const std::string base = "coordinator --job-file " + (dir_ / "job.json").string() + " --check-args";
   auto r = Glm(base);
   EXPECT_EQ(r.exit_code, 2) << r.output;
@@ -79,7 +79,7 @@ TEST_F(CheckArgsTest, JobFileIsReadAndItsErrorsNameIt) {
   EXPECT_TRUE(Contains(r.output, "divisible by the number of objectives")) << r.output;
 }
 
-TEST_F(CheckArgsTest, EnvironmentVariablesAndConfigFileAreApplied) {
+TEST_F(K8sCheckArgsTest, EnvironmentVariablesAndConfigFileAreApplied) {
   const std::string worker = "worker --coordinator tcp://c:5555 --keys /keys --check-args";
   EXPECT_EQ(Glm(worker).exit_code, 0);
   auto r = Glm(worker, "GLM_RESOURCES=cpu=lots");
@@ -97,7 +97,7 @@ TEST_F(CheckArgsTest, EnvironmentVariablesAndConfigFileAreApplied) {
   EXPECT_TRUE(Contains(r.output, "unknown key 'max-stepz'")) << r.output;
 }
 
-TEST_F(CheckArgsTest, UnknownFlagsPlannedCommandsAndMissingRequiredOnesFail) {
+TEST_F(K8sCheckArgsTest, UnknownFlagsPlannedCommandsAndMissingRequiredOnesFail) {
   auto r = Glm("worker --coordinator tcp://c:5555 --no-such-flag 1 --check-args");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "--no-such-flag")) << r.output;
@@ -112,7 +112,7 @@ TEST_F(CheckArgsTest, UnknownFlagsPlannedCommandsAndMissingRequiredOnesFail) {
   EXPECT_TRUE(Contains(r.output, "--store")) << r.output;
 }
 
-TEST_F(CheckArgsTest, KeysGenerateChecksWithoutWritingKeys) {
+TEST_F(K8sCheckArgsTest, KeysGenerateChecksWithoutWritingKeys) {
   auto r = Glm("keys generate --output " + (dir_ / "keys").string() + " --check-args");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_FALSE(fs::exists(dir_ / "keys"));

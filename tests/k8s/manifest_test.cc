@@ -291,7 +291,7 @@ int64_t MilliCpu(const std::string& q) {
   return static_cast<int64_t>(std::stod(q) * 1000);
 }
 
-class OverlayTest : public ::testing::TestWithParam<std::string> {
+class K8sOverlayTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     kubectl_ = FindTool("kubectl");
@@ -314,7 +314,7 @@ class OverlayTest : public ::testing::TestWithParam<std::string> {
   Rendered rendered_;
 };
 
-TEST_P(OverlayTest, RendersEveryPartOfTheDeployment) {
+TEST_P(K8sOverlayTest, RendersEveryPartOfTheDeployment) {
   const auto& o = rendered_.objects;
   for (auto [kind, name] : std::vector<std::pair<std::string, std::string>>{
            {"Deployment", "glm-coordinator"},
@@ -351,7 +351,7 @@ TEST_P(OverlayTest, RendersEveryPartOfTheDeployment) {
   EXPECT_EQ(keys, (std::set<std::string>{"client.pub", "client.secret", "server.pub"}));
 }
 
-TEST_P(OverlayTest, EveryObjectValidatesAgainstTheKubernetesApiSchema) {
+TEST_P(K8sOverlayTest, EveryObjectValidatesAgainstTheKubernetesApiSchema) {
   const std::string node = FindTool("node");
   if (node.empty()) GTEST_SKIP() << "node not found: scripts/setup installs Debian's nodejs";
   if (!fs::exists(ValidatorModules() / "kubernetes-models")) {
@@ -364,7 +364,7 @@ TEST_P(OverlayTest, EveryObjectValidatesAgainstTheKubernetesApiSchema) {
       << r.output;
 }
 
-TEST_P(OverlayTest, EveryContainerCommandLinePassesGlmCheckArgs) {
+TEST_P(K8sOverlayTest, EveryContainerCommandLinePassesGlmCheckArgs) {
   std::vector<std::string> errors;
   auto containers = PodContainers(rendered_.objects, &errors);
   EXPECT_TRUE(errors.empty()) << ::testing::PrintToString(errors);
@@ -407,7 +407,7 @@ TEST_P(OverlayTest, EveryContainerCommandLinePassesGlmCheckArgs) {
   EXPECT_EQ(commands, (std::set<std::string>{"coordinator", "store serve", "tokenizer train", "worker", "train"}));
 }
 
-TEST_P(OverlayTest, PartsAgreeWithEachOther) {
+TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   const auto& objects = rendered_.objects;
   std::vector<std::string> errors;
   auto containers = PodContainers(objects, &errors);
@@ -505,11 +505,11 @@ TEST_P(OverlayTest, PartsAgreeWithEachOther) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Overlays, OverlayTest, ::testing::Values("cpu-dev", "gpu"),
+INSTANTIATE_TEST_SUITE_P(Overlays, K8sOverlayTest, ::testing::Values("cpu-dev", "gpu"),
                          [](const auto& info) { return std::string(info.param == "cpu-dev" ? "CpuDev" : "Gpu"); });
 
 // The checks themselves catch mistakes: a broken manifest fails each.
-class BrokenManifestTest : public ::testing::Test {
+class K8sBrokenManifestTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("glm_k8s_broken_" + std::to_string(getpid()));
@@ -522,7 +522,7 @@ class BrokenManifestTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(BrokenManifestTest, ValidatorRejectsAWrongTypeAnUnknownFieldAndAnUnknownKind) {
+TEST_F(K8sBrokenManifestTest, ValidatorRejectsAWrongTypeAnUnknownFieldAndAnUnknownKind) {
   const std::string node = FindTool("node");
   if (node.empty()) GTEST_SKIP() << "node not found: scripts/setup installs Debian's nodejs";
   if (!fs::exists(ValidatorModules() / "kubernetes-models")) {
@@ -578,7 +578,7 @@ metadata:
       << r.output;
 }
 
-TEST_F(BrokenManifestTest, KustomizeFailsWithoutTheKeysAndSaysWhichFile) {
+TEST_F(K8sBrokenManifestTest, KustomizeFailsWithoutTheKeysAndSaysWhichFile) {
   const std::string kubectl = FindTool("kubectl");
   if (kubectl.empty()) GTEST_SKIP() << "kubectl not found: scripts/setup installs Debian's kubernetes-client";
   fs::copy(fs::path(GLM_SOURCE_DIR) / "k8s", dir_ / "k8s", fs::copy_options::recursive);
@@ -592,7 +592,7 @@ TEST_F(BrokenManifestTest, KustomizeFailsWithoutTheKeysAndSaysWhichFile) {
 // with build/glm: every shared library the binary names (DT_NEEDED) must come
 // from a listed Debian package (apt brings those packages' own
 // dependencies, so the libraries they load in turn are covered).
-TEST(RuntimeImageTest, RuntimePackagesProvideEveryLibraryTheBinaryNeeds) {
+TEST(K8sRuntimeImageTest, RuntimePackagesProvideEveryLibraryTheBinaryNeeds) {
   if (FindTool("dpkg-query").empty() || FindTool("ldd").empty() || FindTool("objdump").empty()) {
     GTEST_SKIP() << "needs dpkg-query, ldd and objdump (Debian: dpkg, libc-bin, binutils)";
   }

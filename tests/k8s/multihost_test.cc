@@ -56,7 +56,7 @@ nlohmann::json LastJsonWith(const std::string& output, const std::string& key) {
   return last;
 }
 
-class MultiHostTest : public ::testing::Test {
+class K8sMultiHostTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const fs::path sotu = fs::path(GLM_SOURCE_DIR) / "data" / "sotu";
@@ -104,7 +104,7 @@ class MultiHostTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(MultiHostTest, PipelineSurvivesCuttingAWorkersLinkWithTheSameStoreDigest) {
+TEST_F(K8sMultiHostTest, PipelineSurvivesCuttingAWorkersLinkWithTheSameStoreDigest) {
   const std::string glm = GLM_BINARY;
   // Cluster keys and the job's tokenizer, made once, as the init containers do.
   auto keys = RunCommand(glm + " keys generate --output " + (dir_ / "keys").string());
