@@ -70,13 +70,13 @@ TEST_F(K8sCheckArgsTest, JobFileIsReadAndItsErrorsNameIt) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "job.json: not JSON")) << r.output;
   WriteJob(R"({"job_id": "j", "corpus": "c", "output_dir": "", "seed": 1, "executor": "glm",
-               "objectives": "blank,sentence,document", "epochs": 1, "samples_per_epoch": 0,
-               "samples_per_task": 64, "global_batch_size": 50, "max_batches_ahead": 8, "auto_consume": true,
+               "objectives": "blank,sentence,document", "epochs": 0, "samples_per_epoch": 0,
+               "samples_per_task": 64, "global_batch_size": 48, "max_batches_ahead": 8, "auto_consume": true,
                "noop_tasks": 0, "params": ""})");
   r = Glm(base);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "job.json")) << r.output;
-  EXPECT_TRUE(Contains(r.output, "divisible by the number of objectives")) << r.output;
+  EXPECT_TRUE(Contains(r.output, "epochs")) << r.output;
 }
 
 TEST_F(K8sCheckArgsTest, EnvironmentVariablesAndConfigFileAreApplied) {

@@ -423,15 +423,17 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   const PodContainer* worker = by["Deployment/glm-worker worker"];
   const PodContainer* worker_tok = by["Deployment/glm-worker tokenizer"];
   const PodContainer* trainer = by["Job/glm-trainer trainer"];
-  ASSERT_TRUE(coordinator && store && store_tok && worker && worker_tok && trainer);
+  const PodContainer* trainer_tok = by["Job/glm-trainer tokenizer"];
+  ASSERT_TRUE(coordinator && store && store_tok && worker && worker_tok && trainer && trainer_tok);
 
   // The job file the coordinator reads, and what its executors will use.
   const std::string job_path = Flag(coordinator->argv, "--job-file");
   ASSERT_TRUE(coordinator->config_files.count(job_path)) << job_path << " is not mounted from the ConfigMap";
   nlohmann::json job = nlohmann::json::parse(coordinator->config_files.at(job_path));
   auto params = Params(job["params"].get<std::string>());
-  // The tokenizer: both init containers train the same one, from the job's corpus.
-  for (const PodContainer* tok : {store_tok, worker_tok}) {
+  // The tokenizer: every init container trains the same one, from the job's
+  // corpus, where the job's executors and the dataset manifest say it is.
+  for (const PodContainer* tok : {store_tok, worker_tok, trainer_tok}) {
     EXPECT_EQ(tok->argv, store_tok->argv) << tok->where << " trains a different tokenizer";
     EXPECT_EQ(Flag(tok->argv, "--input"), job["corpus"].get<std::string>()) << tok->where;
     EXPECT_EQ(Flag(tok->argv, "--output"), params["tokenizer"]) << tok->where;
@@ -446,7 +448,7 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   EXPECT_EQ(Flag(store->argv, "--bind"), "tcp://0.0.0.0:5601");
   EXPECT_EQ(Find(objects, "StatefulSet", "glm-store")["spec"]["serviceName"].as<std::string>(), "glm-store");
   EXPECT_EQ(Flag(worker->argv, "--coordinator"), "tcp://glm-coordinator:5555");
-  EXPECT_EQ(Flag(trainer->argv, "--coordinator"), "tcp://glm-coordinator:5555");
+  EXPECT_EQ(Flag(trainer->argv, "--keys"), params["store_keys"]);
   EXPECT_EQ(Flag(coordinator->argv, "--bind"), "tcp://0.0.0.0:5555");
   std::set<int> coordinator_ports;
   for (const auto& p : Find(objects, "Service", "glm-coordinator")["spec"]["ports"]) coordinator_ports.insert(p["port"].as<int>());
@@ -466,7 +468,7 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   EXPECT_EQ(job_obj["spec"]["template"]["spec"]["subdomain"].as<std::string>(), "glm-trainer");
   std::set<std::string> ranks;
   for (const PodContainer& pc : containers) {
-    if (pc.where.rfind("Job/glm-trainer[", 0) != 0) continue;
+    if (pc.where.rfind("Job/glm-trainer[", 0) != 0 || pc.argv.size() < 2 || pc.argv[1] != "train") continue;
     EXPECT_EQ(Flag(pc.argv, "--world-size"), std::to_string(completions)) << pc.where;
     ranks.insert(Flag(pc.argv, "--rank"));
   }
@@ -477,6 +479,16 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   const std::string pretrain = trainer->config_files.at(Flag(trainer->argv, "--config"));
   EXPECT_EQ(ConfigValue(pretrain, "seq_length"), params["seq_len"]);
   EXPECT_EQ(ConfigValue(pretrain, "vocab_size"), ConfigValue(tok_config, "vocab-size"));
+  // The finalize phase splits and describes the data as the trainers' config says.
+  EXPECT_TRUE(job.value("finalize", false)) << "trainers need the dataset manifest the finalize phase writes";
+  EXPECT_EQ(ConfigValue(pretrain, "heldout_every"), params["heldout_every"]);
+  EXPECT_EQ(ConfigValue(pretrain, "validation_samples"), params["validation_samples"]);
+  EXPECT_EQ(ConfigValue(pretrain, "data_seed"), std::to_string(job["seed"].get<uint64_t>()));
+  EXPECT_EQ(std::to_string(job["max_samples"].get<int64_t>()), params["max_samples"]);
+  // Enough samples for max_steps (equal objective weights: a third of each batch).
+  const double steps = std::stod(ConfigValue(pretrain, "max_steps"));
+  const double batch = std::stod(ConfigValue(pretrain, "global_batch_size"));
+  EXPECT_GE(job["max_samples"].get<double>(), steps * batch / 3 + 1) << "the pipeline stops before the trainers do";
   // SIGTERM checkpoints: the trainers get minutes, not the default 30 s.
   EXPECT_GE(job_obj["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as<int>(), 120);
   // Every pod carries the label the NetworkPolicies admit.
