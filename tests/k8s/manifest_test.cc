@@ -8,6 +8,7 @@
 // corpus and job corpus, endpoints and Services, declared and requested
 // cpus, ...). Skips, saying why, only when kubectl, node or the validator's
 // npm packages are missing (scripts/setup installs them).
+#include <glob.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -485,6 +486,18 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   EXPECT_EQ(ConfigValue(pretrain, "validation_samples"), params["validation_samples"]);
   EXPECT_EQ(ConfigValue(pretrain, "data_seed"), std::to_string(job["seed"].get<uint64_t>()));
   EXPECT_EQ(std::to_string(job["max_samples"].get<int64_t>()), params["max_samples"]);
+  // Held-out documents need at least heldout_every documents: the image's
+  // corpus (/opt/glm/corpus/sotu) is the repository's data/sotu.
+  const std::string corpus = job["corpus"].get<std::string>();
+  const std::string in_image = "/opt/glm/corpus/sotu/";
+  if (corpus.rfind(in_image, 0) == 0 && fs::exists(fs::path(GLM_SOURCE_DIR) / "data" / "sotu")) {
+    glob_t g{};
+    const std::string pattern = std::string(GLM_SOURCE_DIR) + "/data/sotu/" + corpus.substr(in_image.size());
+    size_t files = glob(pattern.c_str(), 0, nullptr, &g) == 0 ? g.gl_pathc : 0;
+    globfree(&g);
+    EXPECT_GE(static_cast<double>(files), std::stod(params["heldout_every"]))
+        << corpus << ": too few documents to hold out every " << params["heldout_every"] << "th";
+  }
   // Enough samples for max_steps (equal objective weights: a third of each batch).
   const double steps = std::stod(ConfigValue(pretrain, "max_steps"));
   const double batch = std::stod(ConfigValue(pretrain, "global_batch_size"));

@@ -13,10 +13,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -31,6 +33,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::NetnsLab;
+using testing::Contains;
 using testing::RunCommand;
 
 const char* kFiles[] = {"1790_george_washington_n.txt", "1791_george_washington_n.txt",
@@ -266,6 +269,126 @@ TEST_F(K8sMultiHostTest, PipelineSurvivesCuttingAWorkersLinkWithTheSameStoreDige
   EXPECT_EQ(got["samples"], 768);
   EXPECT_EQ(got["documents"], expected["documents"]);
   EXPECT_NE(Slurp(Log("coordinator")).find("node w0 lost"), std::string::npos) << Logs();
+}
+
+}  // namespace
+}  // namespace glm
+
+namespace glm {
+namespace {
+
+// The k8s pretraining job across hosts: coordinator, storage actor, two
+// workers and two trainers (glm train --store-endpoint ... --rank R
+// --world-size 2 --rendezvous <rank 0's address>:29500, one shared --workdir
+// as the manifests mount /checkpoints), each in its own namespace. The
+// pipeline tokenizes, finalizes (held-out split, dataset manifest) and
+// produces samples while the trainers wait for them; both trainers finish
+// max_steps and rank 0 leaves a checkpoint.
+TEST_F(K8sMultiHostTest, PretrainJobTrainsWithTwoTrainersOnTheirOwnHosts) {
+  const std::string glm = GLM_BINARY;
+  auto help = RunCommand(glm + " train --help");
+  if (!Contains(help.output, "--store-endpoint") || !Contains(help.output, "--rendezvous")) {
+    GTEST_SKIP() << "glm train has no --store-endpoint/--rendezvous yet";
+  }
+  auto keys = RunCommand(glm + " keys generate --output " + (dir_ / "keys").string());
+  ASSERT_EQ(keys.exit_code, 0) << keys.output;
+  // configs/tiny.yaml's corpus, the 1790s: held-out documents need at least
+  // heldout_every of them.
+  for (const auto& e : fs::directory_iterator(fs::path(GLM_SOURCE_DIR) / "data" / "sotu")) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("179", 0) == 0 && e.path().extension() == ".txt" && !fs::exists(dir_ / "corpus" / name)) {
+      fs::copy_file(e.path(), dir_ / "corpus" / name);
+    }
+  }
+  auto tok = RunCommand(glm + " tokenizer train --input " + (dir_ / "corpus").string() + " --output " +
+                        (dir_ / "tokenizer").string() + " --vocab-size 512 --seed 1 --text-split blank-line");
+  ASSERT_EQ(tok.exit_code, 0) << tok.output;
+  std::map<std::string, std::string> ip;
+  for (const char* host : {"coord", "store", "w0", "w1", "t0", "t1"}) {
+    ip[host] = lab_->AddHost(host);
+    ASSERT_FALSE(ip[host].empty()) << lab_->error();
+  }
+  const fs::path endpoint_file = dir_ / "store.endpoint";
+  pid_t store = lab_->Spawn("store",
+                            {glm, "store", "serve", "--store", (dir_ / "store").string(), "--tokenizer",
+                             (dir_ / "tokenizer").string(), "--keys", (dir_ / "keys").string(), "--bind",
+                             "tcp://0.0.0.0:5601", "--endpoint-file", endpoint_file.string()},
+                            PodEnv(), Log("store"));
+  ASSERT_GT(store, 0);
+  for (int i = 0; i < 300 && !fs::exists(endpoint_file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(endpoint_file)) << Logs();
+  const std::string store_endpoint = "tcp://" + ip["store"] + ":5601";
+  // k8s/overlays/cpu-dev's job and pretrain.yaml, shrunk to 4 steps.
+  const std::string params = "store=" + store_endpoint + ",store_keys=" + (dir_ / "keys").string() +
+                             ",tokenizer=" + (dir_ / "tokenizer").string() +
+                             ",text_split=blank-line,seq_len=128,heldout_every=5,validation_samples=4,epochs=1048576,"
+                             "max_samples=64,dataset_objectives=blank:sentence:document";
+  nlohmann::json job = {{"job_id", "multihost-pretrain"}, {"corpus", (dir_ / "corpus").string()},
+                        {"output_dir", ""},                {"seed", 1},
+                        {"executor", "glm"},               {"objectives", "blank,sentence,document"},
+                        {"epochs", 1048576},               {"samples_per_epoch", 0},
+                        {"max_samples", 64},               {"finalize", true},
+                        {"samples_per_task", 32},          {"global_batch_size", 12},
+                        {"max_batches_ahead", 8},          {"auto_consume", true},
+                        {"noop_tasks", 0},                 {"params", params}};
+  std::ofstream(dir_ / "job.json") << job.dump(2);
+  std::ofstream(dir_ / "pretrain.yaml") << "preset: tiny\ncorpus: " << (dir_ / "corpus").string()
+                                        << "\nvocab_size: 512\nseq_length: 128\nheldout_every: 5\n"
+                                           "validation_samples: 4\ndata_seed: 1\nmax_steps: 4\nglobal_batch_size: 12\n"
+                                           "micro_batch_size: 6\nlr: 0.005\nwarmup: 0.05\ncheckpoint_every: 0\n"
+                                           "keep_checkpoints: 1\nseed: 1234\nthreads: 1\ninfill_examples: 0\n";
+  pid_t coordinator =
+      lab_->Spawn("coord",
+                  {glm, "coordinator", "--bind", "tcp://0.0.0.0:5555", "--state", (dir_ / "state").string(), "--keys",
+                   (dir_ / "keys").string(), "--job-file", (dir_ / "job.json").string()},
+                  PodEnv(), Log("coordinator"));
+  ASSERT_GT(coordinator, 0);
+  std::vector<pid_t> workers;
+  for (const char* w : {"w0", "w1"}) {
+    workers.push_back(lab_->Spawn(w,
+                                  {glm, "worker", "--coordinator", "tcp://" + ip["coord"] + ":5555", "--keys",
+                                   (dir_ / "keys").string(), "--resources", "cpu=1", "--node-id", w},
+                                  PodEnv(), Log(w)));
+  }
+  // The trainers, as the Indexed Job runs them (rank from the env).
+  std::vector<pid_t> trainers;
+  for (int rank = 0; rank < 2; ++rank) {
+    std::vector<std::string> env = PodEnv();
+    env.push_back("GLM_RANK=" + std::to_string(rank));
+    env.push_back("GLM_RESUME=true");
+    trainers.push_back(lab_->Spawn(rank == 0 ? "t0" : "t1",
+                                   {glm, "train", "--store-endpoint", store_endpoint, "--keys", (dir_ / "keys").string(),
+                                    "--world-size", "2", "--rendezvous", ip["t0"] + ":29500", "--workdir",
+                                    (dir_ / "checkpoints").string(), "--config", (dir_ / "pretrain.yaml").string(),
+                                    "--wait-for-data-s", "60"},
+                                   env, Log("trainer-" + std::to_string(rank))));
+    ASSERT_GT(trainers.back(), 0);
+  }
+  for (int rank = 0; rank < 2; ++rank) {
+    int status = 0;
+    bool exited = false;
+    for (int i = 0; i < 1800 && !exited; ++i) {  // 180 s
+      exited = waitpid(trainers[rank], &status, WNOHANG) == trainers[rank];
+      if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!exited) lab_->Stop(trainers[rank], 1000);
+    // Known bug in worker/training/train_run.cc (reported to the lead): a
+    // rendezvous host other than 127.0.0.1 makes Gloo's device bind host
+    // "0.0.0.0", which Gloo cannot create ("Unable to find interface for:
+    // [0.0.0.0]"), so trainers on different hosts cannot form a group. This
+    // test runs in full once that is fixed.
+    const std::string log = Slurp(Log("trainer-" + std::to_string(rank)));
+    if (Contains(log, "Unable to find interface for: [0.0.0.0]")) {
+      GTEST_SKIP() << "trainers across hosts fail in glm train itself (Gloo device bound to 0.0.0.0): "
+                   << log.substr(std::min(log.size(), log.find("glm train:")));
+    }
+    ASSERT_TRUE(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "trainer " << rank << (exited ? " failed" : " did not finish") << "\n" << Logs();
+  }
+  EXPECT_TRUE(fs::exists(dir_ / "checkpoints" / "checkpoints" / "step-4")) << Logs();
+  for (pid_t w : workers) lab_->Stop(w, 5000);
+  lab_->Stop(coordinator, 5000);
+  lab_->Stop(store, 5000);
 }
 
 }  // namespace
