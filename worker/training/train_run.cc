@@ -19,6 +19,7 @@
 #include "storage/store_client.h"
 #include "transport/keys.h"
 #include "worker/trainer/trainer.h"
+#include "worker/training/inference.h"
 #include "worker/training/seams.h"
 
 namespace glm::training {
@@ -173,48 +174,28 @@ StatusOr<std::vector<ObjectiveEval>> EvaluateHeldOut(model::GlmModel& model, sto
 
 StatusOr<InfillExample> InfillSample(model::GlmModel& model, const dataloader::GlmTokenizer& tokenizer,
                                      const Sample& s, int64_t max_tokens_per_blank) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
   const auto& ids = tokenizer.ids();
   const int64_t sep = s.sep;
   if (sep <= 0 || sep > static_cast<int64_t>(s.tokens.size())) return InvalidArgumentError("sample has no Part A");
-  auto row = [](const std::vector<int32_t>& v, int64_t b, int64_t e) {
-    std::vector<int64_t> x(v.begin() + b, v.begin() + e);
-    return torch::tensor(x, torch::kInt64).unsqueeze(0);
-  };
-  // Part A with full bidirectional attention.
-  model::GlmMemoryOutput out = model->ForwardWithMemory(
-      row(s.tokens, 0, sep), row(s.position_ids, 0, sep), row(s.block_position_ids, 0, sep),
-      torch::tensor({sep}, torch::kInt64), {});
-  std::vector<torch::Tensor> memory = out.memory;
+  // The blanks in the sample's Part-B order: each [sop] and the position it carries.
+  std::vector<int64_t> blanks;
   InfillExample ex;
   ex.context = Show(tokenizer, std::vector<int32_t>(s.tokens.begin(), s.tokens.begin() + sep));
-  const int64_t vocab = tokenizer.vocab_size();
   for (int64_t i = sep; i < static_cast<int64_t>(s.tokens.size()); ++i) {
     if (s.tokens[i] != ids.sop) continue;
-    // Ground truth: the targets from this [sop] up to [eop].
-    std::vector<int32_t> truth;
+    blanks.push_back(s.position_ids[i]);
+    std::vector<int32_t> truth;  // the targets from this [sop] up to [eop]
     for (int64_t k = i; k < static_cast<int64_t>(s.targets.size()) && s.targets[k] != ids.eop; ++k) {
       truth.push_back(s.targets[k]);
     }
-    const int64_t position = s.position_ids[i];
-    std::vector<int32_t> generated;
-    int64_t current = ids.sop;
-    for (int64_t b = 1; b <= max_tokens_per_blank; ++b) {
-      model::GlmMemoryOutput step = model->ForwardWithMemory(
-          torch::tensor({current}, torch::kInt64).unsqueeze(0), torch::tensor({position}, torch::kInt64).unsqueeze(0),
-          torch::tensor({b}, torch::kInt64).unsqueeze(0), torch::tensor({int64_t{0}}, torch::kInt64), memory);
-      memory = step.memory;
-      const int64_t next = step.logits.index({0, -1}).slice(0, 0, vocab).argmax().item<int64_t>();
-      if (next == ids.eop) break;
-      generated.push_back(static_cast<int32_t>(next));
-      current = next;
-    }
     ex.truth.push_back(Show(tokenizer, truth));
-    ex.generated.push_back(Show(tokenizer, generated));
   }
-  if (was_training) model->train();
+  SamplingOptions greedy;
+  greedy.max_tokens = max_tokens_per_blank;
+  GLM_ASSIGN_OR_RETURN(std::vector<BlankFill> fills,
+                       FillBlanks(model, ids, tokenizer.vocab_size(),
+                                  std::vector<int32_t>(s.tokens.begin(), s.tokens.begin() + sep), blanks, greedy));
+  for (const BlankFill& f : fills) ex.generated.push_back(Show(tokenizer, f.tokens));
   return ex;
 }
 
