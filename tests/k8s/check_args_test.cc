@@ -101,7 +101,7 @@ TEST_F(K8sCheckArgsTest, UnknownFlagsPlannedCommandsAndMissingRequiredOnesFail) 
   auto r = Glm("worker --coordinator tcp://c:5555 --no-such-flag 1 --check-args");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "--no-such-flag")) << r.output;
-  r = Glm("infill --check-args");
+  r = Glm("checkpoint --check-args");  // still a planned command
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "not built yet")) << r.output;
   r = Glm("store serve --tokenizer /t --check-args");
