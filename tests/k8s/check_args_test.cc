@@ -35,12 +35,14 @@ class K8sCheckArgsTest : public ::testing::Test {
 };
 
 TEST_F(K8sCheckArgsTest, CoordinatorLineIsOkAndNothingIsStartedOrCreated) {
-  WriteJob(R"({"job_id": "j", "corpus": "/nowhere/*.txt", "output_dir": "", "seed": 1, "executor": "glm",
+  WriteJob(
+      R"({"job_id": "j", "corpus": "/nowhere/*.txt", "output_dir": "", "seed": 1, "executor": "glm",
                "objectives": "blank,sentence,document", "epochs": 1, "samples_per_epoch": 0,
                "samples_per_task": 64, "global_batch_size": 48, "max_batches_ahead": 8, "auto_consume": true,
                "noop_tasks": 0, "params": ""})");
-  auto r = Glm("coordinator --bind tcp://0.0.0.0:5555 --state " + (dir_ / "state").string() + " --keys " +
-               (dir_ / "keys").string() + " --job-file " + (dir_ / "job.json").string() + " --check-args");
+  auto r = Glm("coordinator --bind tcp://0.0.0.0:5555 --state " + (dir_ / "state").string() +
+               " --keys " + (dir_ / "keys").string() + " --job-file " +
+               (dir_ / "job.json").string() + " --check-args");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(Contains(r.output, "glm coordinator: arguments OK")) << r.output;
   EXPECT_FALSE(fs::exists(dir_ / "state"));  // the state database was not opened
@@ -61,7 +63,8 @@ TEST_F(K8sCheckArgsTest, BadEndpointIsUsageErrorNamingTheOption) {
 }
 
 TEST_F(K8sCheckArgsTest, JobFileIsReadAndItsErrorsNameIt) {
-  const std::string base = "coordinator --job-file " + (dir_ / "job.json").string() + " --check-args";
+  const std::string base =
+      "coordinator --job-file " + (dir_ / "job.json").string() + " --check-args";
   auto r = Glm(base);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "cannot read it")) << r.output;

@@ -69,7 +69,9 @@ std::string FindTool(const std::string& name) {
   return "";
 }
 
-fs::path ValidatorModules() { return fs::path(GLM_SOURCE_DIR) / ".cache" / "npm" / "k8s-validator" / "node_modules"; }
+fs::path ValidatorModules() {
+  return fs::path(GLM_SOURCE_DIR) / ".cache" / "npm" / "k8s-validator" / "node_modules";
+}
 
 // A copy of k8s/ in `dir` with freshly generated keys, as docs/kubernetes.md
 // tells a user to make it.
@@ -78,7 +80,8 @@ void PrepareTree(const fs::path& dir) {
   fs::create_directories(dir);
   fs::copy(fs::path(GLM_SOURCE_DIR) / "k8s", dir / "k8s", fs::copy_options::recursive);
   fs::remove_all(dir / "k8s" / "base" / "keys");
-  auto keys = RunCommand(std::string(GLM_BINARY) + " keys generate --output " + (dir / "k8s/base/keys").string());
+  auto keys = RunCommand(std::string(GLM_BINARY) + " keys generate --output " +
+                         (dir / "k8s/base/keys").string());
   ASSERT_EQ(keys.exit_code, 0) << keys.output;
 }
 
@@ -93,8 +96,8 @@ Rendered Render(const std::string& kubectl, const fs::path& overlay, const fs::p
   Rendered r;
   const fs::path out = scratch / (overlay.filename().string() + ".yaml");
   const fs::path err = scratch / (overlay.filename().string() + ".err");
-  auto run = RunCommand("(" + Quote(kubectl) + " kustomize " + Quote(overlay.string()) + " >" + Quote(out.string()) +
-                        " 2>" + Quote(err.string()) + ")");
+  auto run = RunCommand("(" + Quote(kubectl) + " kustomize " + Quote(overlay.string()) + " >" +
+                        Quote(out.string()) + " 2>" + Quote(err.string()) + ")");
   r.exit_code = run.exit_code;
   r.yaml = Slurp(out);
   r.errors = Slurp(err) + run.output;
@@ -112,7 +115,8 @@ std::string KindName(const YAML::Node& o) {
 
 // The object of `kind` whose name is `name` or, for generated ConfigMaps and
 // Secrets, `name`-HASH.
-YAML::Node Find(const std::vector<YAML::Node>& objects, const std::string& kind, const std::string& name) {
+YAML::Node Find(const std::vector<YAML::Node>& objects, const std::string& kind,
+                const std::string& name) {
   for (const YAML::Node& o : objects) {
     if (o["kind"].as<std::string>() != kind) continue;
     const std::string n = o["metadata"]["name"].as<std::string>();
@@ -132,9 +136,9 @@ YAML::Node PodSpec(const YAML::Node& o) {
 
 // One container as the kubelet would start it, for one pod of its workload.
 struct PodContainer {
-  std::string where;                        // "Job/glm-trainer[1] trainer"
-  std::vector<std::string> argv;            // command + args, $(VAR) expanded
-  std::map<std::string, std::string> env;   // resolved values
+  std::string where;                                // "Job/glm-trainer[1] trainer"
+  std::vector<std::string> argv;                    // command + args, $(VAR) expanded
+  std::map<std::string, std::string> env;           // resolved values
   std::map<std::string, std::string> config_files;  // mounted path -> content (ConfigMap volumes)
   YAML::Node container;
 };
@@ -167,7 +171,8 @@ std::string Expand(const std::string& s, const std::map<std::string, std::string
 
 // Every container (init containers too) of every pod the workloads would
 // create; an indexed Job yields one pod per completion index.
-std::vector<PodContainer> PodContainers(const std::vector<YAML::Node>& objects, std::vector<std::string>* errors) {
+std::vector<PodContainer> PodContainers(const std::vector<YAML::Node>& objects,
+                                        std::vector<std::string>* errors) {
   std::vector<PodContainer> out;
   for (const YAML::Node& o : objects) {
     YAML::Node spec = PodSpec(o);
@@ -192,17 +197,20 @@ std::vector<PodContainer> PodContainers(const std::vector<YAML::Node>& objects, 
                 value = Expand(e["value"].as<std::string>(), pc.env);
               } else if (e["valueFrom"] && e["valueFrom"]["fieldRef"]) {
                 const std::string field = e["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>();
-                if (field == "metadata.annotations['batch.kubernetes.io/job-completion-index']" && indexed) {
+                if (field == "metadata.annotations['batch.kubernetes.io/job-completion-index']" &&
+                    indexed) {
                   value = std::to_string(index);
                 } else if (field == "metadata.name") {
                   value = o["metadata"]["name"].as<std::string>() + "-" + std::to_string(index);
                 } else if (field == "metadata.namespace") {
                   value = "default";
                 } else {
-                  errors->push_back(pc.where + ": env " + name + ": fieldRef " + field + " is not simulated here");
+                  errors->push_back(pc.where + ": env " + name + ": fieldRef " + field +
+                                    " is not simulated here");
                 }
               } else {
-                errors->push_back(pc.where + ": env " + name + ": only value and fieldRef are simulated here");
+                errors->push_back(pc.where + ": env " + name +
+                                  ": only value and fieldRef are simulated here");
               }
               pc.env[name] = value;
             }
@@ -229,22 +237,26 @@ std::vector<PodContainer> PodContainers(const std::vector<YAML::Node>& objects, 
             for (const YAML::Node& m : c["volumeMounts"]) {
               auto v = volumes.find(m["name"].as<std::string>());
               if (v == volumes.end()) {
-                errors->push_back(pc.where + ": volumeMount " + m["name"].as<std::string>() + " has no volume");
+                errors->push_back(pc.where + ": volumeMount " + m["name"].as<std::string>() +
+                                  " has no volume");
                 continue;
               }
               if (!v->second["configMap"]) continue;
               const std::string cm_name = v->second["configMap"]["name"].as<std::string>();
               YAML::Node cm;
               for (const YAML::Node& x : objects) {
-                if (x["kind"].as<std::string>() == "ConfigMap" && x["metadata"]["name"].as<std::string>() == cm_name) cm = x;
+                if (x["kind"].as<std::string>() == "ConfigMap" &&
+                    x["metadata"]["name"].as<std::string>() == cm_name)
+                  cm = x;
               }
               if (!cm) {
-                errors->push_back(pc.where + ": ConfigMap " + cm_name + " is not in the rendered objects");
+                errors->push_back(pc.where + ": ConfigMap " + cm_name +
+                                  " is not in the rendered objects");
                 continue;
               }
               for (const auto& kv : cm["data"]) {
-                pc.config_files[m["mountPath"].as<std::string>() + "/" + kv.first.as<std::string>()] =
-                    kv.second.as<std::string>();
+                pc.config_files[m["mountPath"].as<std::string>() + "/" +
+                                kv.first.as<std::string>()] = kv.second.as<std::string>();
               }
             }
           }
@@ -299,8 +311,9 @@ class K8sOverlayTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     kubectl_ = FindTool("kubectl");
     if (kubectl_.empty()) {
-      GTEST_SKIP() << "kubectl not found on PATH (nor $GLM_KUBECTL): scripts/setup installs Debian's "
-                      "kubernetes-client";
+      GTEST_SKIP()
+          << "kubectl not found on PATH (nor $GLM_KUBECTL): scripts/setup installs Debian's "
+             "kubernetes-client";
     }
     dir_ = fs::temp_directory_path() / ("glm_k8s_" + GetParam() + "_" + std::to_string(getpid()));
     PrepareTree(dir_);
@@ -339,7 +352,8 @@ TEST_P(K8sOverlayTest, RendersEveryPartOfTheDeployment) {
            {"PodDisruptionBudget", "glm-worker"},
            {"PodDisruptionBudget", "glm-trainer"},
        }) {
-    EXPECT_TRUE(Find(o, kind, name)) << kind << " " << name << " missing from overlay " << GetParam();
+    EXPECT_TRUE(Find(o, kind, name))
+        << kind << " " << name << " missing from overlay " << GetParam();
   }
   // The keys in the Secrets are the ones glm keys generate wrote.
   YAML::Node server = Find(o, "Secret", "glm-server-keys");
@@ -358,12 +372,15 @@ TEST_P(K8sOverlayTest, EveryObjectValidatesAgainstTheKubernetesApiSchema) {
   const std::string node = FindTool("node");
   if (node.empty()) GTEST_SKIP() << "node not found: scripts/setup installs Debian's nodejs";
   if (!fs::exists(ValidatorModules() / "kubernetes-models")) {
-    GTEST_SKIP() << "the validator's npm packages are not in " << ValidatorModules() << ": run scripts/setup";
+    GTEST_SKIP() << "the validator's npm packages are not in " << ValidatorModules()
+                 << ": run scripts/setup";
   }
-  auto r = RunCommand(Quote(node) + " " + GLM_SOURCE_DIR + "/tests/k8s/validator/validate.cjs --modules " +
-                      Quote(ValidatorModules().string()) + " " + Quote((dir_ / (GetParam() + ".yaml")).string()));
+  auto r = RunCommand(
+      Quote(node) + " " + GLM_SOURCE_DIR + "/tests/k8s/validator/validate.cjs --modules " +
+      Quote(ValidatorModules().string()) + " " + Quote((dir_ / (GetParam() + ".yaml")).string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find(std::to_string(rendered_.objects.size()) + " objects, 0 problems"), std::string::npos)
+  EXPECT_NE(r.output.find(std::to_string(rendered_.objects.size()) + " objects, 0 problems"),
+            std::string::npos)
       << r.output;
 }
 
@@ -383,7 +400,8 @@ TEST_P(K8sOverlayTest, EveryContainerCommandLinePassesGlmCheckArgs) {
     ASSERT_EQ(pc.argv[0], "glm") << "every container runs glm";
     if (std::find(pc.argv.begin(), pc.argv.end(), "--http") != pc.argv.end()) {
       if (!has_http.count(pc.argv[1])) {
-        has_http[pc.argv[1]] = Contains(RunCommand(std::string(GLM_BINARY) + " " + pc.argv[1] + " --help").output, "--http");
+        has_http[pc.argv[1]] = Contains(
+            RunCommand(std::string(GLM_BINARY) + " " + pc.argv[1] + " --help").output, "--http");
       }
       if (!has_http[pc.argv[1]]) {
         waiting_for_http.push_back(pc.where);
@@ -399,13 +417,15 @@ TEST_P(K8sOverlayTest, EveryContainerCommandLinePassesGlmCheckArgs) {
     }
     // Paths under a ConfigMap mount point into root ("/config/x" and "--f=/config/x").
     std::set<std::string> mounts;
-    for (const auto& entry : pc.config_files) mounts.insert(fs::path(entry.first).parent_path().string());
+    for (const auto& entry : pc.config_files)
+      mounts.insert(fs::path(entry.first).parent_path().string());
     auto relocate = [&](const std::string& arg) {
       const size_t eq = arg.rfind("--", 0) == 0 ? arg.find('=') : std::string::npos;
       const size_t start = eq == std::string::npos ? 0 : eq + 1;
       for (const std::string& dir : mounts) {
         if (arg.compare(start, dir.size() + 1, dir + "/") == 0) {
-          return arg.substr(0, start) + (root / dir.substr(1)).string() + arg.substr(start + dir.size());
+          return arg.substr(0, start) + (root / dir.substr(1)).string() +
+                 arg.substr(start + dir.size());
         }
       }
       return arg;
@@ -419,12 +439,15 @@ TEST_P(K8sOverlayTest, EveryContainerCommandLinePassesGlmCheckArgs) {
     auto r = RunCommand(cmd);
     EXPECT_EQ(r.exit_code, 0) << cmd << "\n" << r.output;
     EXPECT_NE(r.output.find("arguments OK"), std::string::npos) << cmd << "\n" << r.output;
-    commands.insert(pc.argv[1] + (pc.argv[1] == "store" || pc.argv[1] == "tokenizer" ? " " + pc.argv[2] : ""));
+    commands.insert(pc.argv[1] +
+                    (pc.argv[1] == "store" || pc.argv[1] == "tokenizer" ? " " + pc.argv[2] : ""));
   }
-  EXPECT_EQ(commands, (std::set<std::string>{"coordinator", "store serve", "tokenizer train", "worker", "train"}));
+  EXPECT_EQ(commands, (std::set<std::string>{"coordinator", "store serve", "tokenizer train",
+                                             "worker", "train"}));
   if (!waiting_for_http.empty() && !HasFailure()) {
-    GTEST_SKIP() << "every other command line passed; not checked because this glm has no --http yet: "
-                 << ::testing::PrintToString(waiting_for_http);
+    GTEST_SKIP()
+        << "every other command line passed; not checked because this glm has no --http yet: "
+        << ::testing::PrintToString(waiting_for_http);
   }
 }
 
@@ -449,7 +472,8 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
 
   // The job file the coordinator reads, and what its executors will use.
   const std::string job_path = Flag(coordinator->argv, "--job-file");
-  ASSERT_TRUE(coordinator->config_files.count(job_path)) << job_path << " is not mounted from the ConfigMap";
+  ASSERT_TRUE(coordinator->config_files.count(job_path))
+      << job_path << " is not mounted from the ConfigMap";
   nlohmann::json job = nlohmann::json::parse(coordinator->config_files.at(job_path));
   auto params = Params(job["params"].get<std::string>());
   // The tokenizer: every init container trains the same one, from the job's
@@ -467,12 +491,14 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   EXPECT_EQ(params["store"], "tcp://glm-store-0.glm-store:5601");
   EXPECT_EQ(Flag(trainer->argv, "--store-endpoint"), params["store"]);
   EXPECT_EQ(Flag(store->argv, "--bind"), "tcp://0.0.0.0:5601");
-  EXPECT_EQ(Find(objects, "StatefulSet", "glm-store")["spec"]["serviceName"].as<std::string>(), "glm-store");
+  EXPECT_EQ(Find(objects, "StatefulSet", "glm-store")["spec"]["serviceName"].as<std::string>(),
+            "glm-store");
   EXPECT_EQ(Flag(worker->argv, "--coordinator"), "tcp://glm-coordinator:5555");
   EXPECT_EQ(Flag(trainer->argv, "--keys"), params["store_keys"]);
   EXPECT_EQ(Flag(coordinator->argv, "--bind"), "tcp://0.0.0.0:5555");
   std::set<int> coordinator_ports;
-  for (const auto& p : Find(objects, "Service", "glm-coordinator")["spec"]["ports"]) coordinator_ports.insert(p["port"].as<int>());
+  for (const auto& p : Find(objects, "Service", "glm-coordinator")["spec"]["ports"])
+    coordinator_ports.insert(p["port"].as<int>());
   EXPECT_EQ(coordinator_ports, (std::set<int>{5555, 8265}));
   EXPECT_EQ(params["store_keys"], "/keys");
   // Workers declare the cpus they request.
@@ -489,7 +515,8 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   EXPECT_EQ(job_obj["spec"]["template"]["spec"]["subdomain"].as<std::string>(), "glm-trainer");
   std::set<std::string> ranks;
   for (const PodContainer& pc : containers) {
-    if (pc.where.rfind("Job/glm-trainer[", 0) != 0 || pc.argv.size() < 2 || pc.argv[1] != "train") continue;
+    if (pc.where.rfind("Job/glm-trainer[", 0) != 0 || pc.argv.size() < 2 || pc.argv[1] != "train")
+      continue;
     EXPECT_EQ(Flag(pc.argv, "--world-size"), std::to_string(completions)) << pc.where;
     ranks.insert(Flag(pc.argv, "--rank"));
   }
@@ -501,7 +528,8 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   EXPECT_EQ(ConfigValue(pretrain, "seq_length"), params["seq_len"]);
   EXPECT_EQ(ConfigValue(pretrain, "vocab_size"), ConfigValue(tok_config, "vocab-size"));
   // The finalize phase splits and describes the data as the trainers' config says.
-  EXPECT_TRUE(job.value("finalize", false)) << "trainers need the dataset manifest the finalize phase writes";
+  EXPECT_TRUE(job.value("finalize", false))
+      << "trainers need the dataset manifest the finalize phase writes";
   EXPECT_EQ(ConfigValue(pretrain, "heldout_every"), params["heldout_every"]);
   EXPECT_EQ(ConfigValue(pretrain, "validation_samples"), params["validation_samples"]);
   EXPECT_EQ(ConfigValue(pretrain, "data_seed"), std::to_string(job["seed"].get<uint64_t>()));
@@ -512,7 +540,8 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   const std::string in_image = "/opt/glm/corpus/sotu/";
   if (corpus.rfind(in_image, 0) == 0 && fs::exists(fs::path(GLM_SOURCE_DIR) / "data" / "sotu")) {
     glob_t g{};
-    const std::string pattern = std::string(GLM_SOURCE_DIR) + "/data/sotu/" + corpus.substr(in_image.size());
+    const std::string pattern =
+        std::string(GLM_SOURCE_DIR) + "/data/sotu/" + corpus.substr(in_image.size());
     size_t files = glob(pattern.c_str(), 0, nullptr, &g) == 0 ? g.gl_pathc : 0;
     globfree(&g);
     EXPECT_GE(static_cast<double>(files), std::stod(params["heldout_every"]))
@@ -521,13 +550,16 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   // Enough samples for max_steps (equal objective weights: a third of each batch).
   const double steps = std::stod(ConfigValue(pretrain, "max_steps"));
   const double batch = std::stod(ConfigValue(pretrain, "global_batch_size"));
-  EXPECT_GE(job["max_samples"].get<double>(), steps * batch / 3 + 1) << "the pipeline stops before the trainers do";
+  EXPECT_GE(job["max_samples"].get<double>(), steps * batch / 3 + 1)
+      << "the pipeline stops before the trainers do";
   // SIGTERM checkpoints: the trainers get minutes, not the default 30 s.
   EXPECT_GE(job_obj["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as<int>(), 120);
   // Every pod carries the label the NetworkPolicies admit.
   for (const YAML::Node& o : objects) {
     if (!PodSpec(o)) continue;
-    EXPECT_EQ(o["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/part-of"].as<std::string>(), "glm")
+    EXPECT_EQ(
+        o["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/part-of"].as<std::string>(),
+        "glm")
         << KindName(o);
   }
   // Probes: HTTP /readyz and /healthz on the ports glm serves them on.
@@ -535,10 +567,14 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
     const std::string http = Flag(pc->argv, "--http");
     const std::string port = http.substr(http.rfind(':') + 1);
     std::map<std::string, std::string> named;
-    for (const auto& p : pc->container["ports"]) named[p["name"].as<std::string>()] = p["containerPort"].as<std::string>();
-    EXPECT_EQ(pc->container["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/readyz") << pc->where;
-    EXPECT_EQ(pc->container["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz") << pc->where;
-    EXPECT_EQ(named[pc->container["readinessProbe"]["httpGet"]["port"].as<std::string>()], port) << pc->where;
+    for (const auto& p : pc->container["ports"])
+      named[p["name"].as<std::string>()] = p["containerPort"].as<std::string>();
+    EXPECT_EQ(pc->container["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/readyz")
+        << pc->where;
+    EXPECT_EQ(pc->container["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz")
+        << pc->where;
+    EXPECT_EQ(named[pc->container["readinessProbe"]["httpGet"]["port"].as<std::string>()], port)
+        << pc->where;
   }
   // gpu: each trainer asks for a GPU; cpu-dev: none anywhere.
   YAML::Node limits = trainer->container["resources"]["limits"];
@@ -551,7 +587,9 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Overlays, K8sOverlayTest, ::testing::Values("cpu-dev", "gpu"),
-                         [](const auto& info) { return std::string(info.param == "cpu-dev" ? "CpuDev" : "Gpu"); });
+                         [](const auto& info) {
+                           return std::string(info.param == "cpu-dev" ? "CpuDev" : "Gpu");
+                         });
 
 // The checks themselves catch mistakes: a broken manifest fails each.
 class K8sBrokenManifestTest : public ::testing::Test {
@@ -571,7 +609,8 @@ TEST_F(K8sBrokenManifestTest, ValidatorRejectsAWrongTypeAnUnknownFieldAndAnUnkno
   const std::string node = FindTool("node");
   if (node.empty()) GTEST_SKIP() << "node not found: scripts/setup installs Debian's nodejs";
   if (!fs::exists(ValidatorModules() / "kubernetes-models")) {
-    GTEST_SKIP() << "the validator's npm packages are not in " << ValidatorModules() << ": run scripts/setup";
+    GTEST_SKIP() << "the validator's npm packages are not in " << ValidatorModules()
+                 << ": run scripts/setup";
   }
   std::ofstream(dir_ / "bad.yaml") << R"(apiVersion: apps/v1
 kind: Deployment
@@ -603,29 +642,34 @@ kind: Pretrain
 metadata:
   name: custom
 )";
-  auto r = RunCommand(Quote(node) + " " + GLM_SOURCE_DIR + "/tests/k8s/validator/validate.cjs --modules " +
-                      Quote(ValidatorModules().string()) + " " + Quote((dir_ / "bad.yaml").string()));
+  auto r = RunCommand(
+      Quote(node) + " " + GLM_SOURCE_DIR + "/tests/k8s/validator/validate.cjs --modules " +
+      Quote(ValidatorModules().string()) + " " + Quote((dir_ / "bad.yaml").string()));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("spec/replicas must be integer"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("Pretrain custom: apiVersion glm.example/v1 kind Pretrain is not a built-in"),
-            std::string::npos)
+  EXPECT_NE(
+      r.output.find("Pretrain custom: apiVersion glm.example/v1 kind Pretrain is not a built-in"),
+      std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("3 objects, 2 problems"), std::string::npos) << r.output;
   // With the type fixed, the unknown field is what remains.
   std::string text = Slurp(dir_ / "bad.yaml");
   text = std::regex_replace(text, std::regex("replicas: two"), "replicas: 2");
   std::ofstream(dir_ / "bad.yaml") << text;
-  r = RunCommand(Quote(node) + " " + GLM_SOURCE_DIR + "/tests/k8s/validator/validate.cjs --modules " +
+  r = RunCommand(Quote(node) + " " + GLM_SOURCE_DIR +
+                 "/tests/k8s/validator/validate.cjs --modules " +
                  Quote(ValidatorModules().string()) + " " + Quote((dir_ / "bad.yaml").string()));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("Deployment typo: unknown field spec.template.spec.containers.0.imagePullPolicyy"),
+  EXPECT_NE(r.output.find(
+                "Deployment typo: unknown field spec.template.spec.containers.0.imagePullPolicyy"),
             std::string::npos)
       << r.output;
 }
 
 TEST_F(K8sBrokenManifestTest, KustomizeFailsWithoutTheKeysAndSaysWhichFile) {
   const std::string kubectl = FindTool("kubectl");
-  if (kubectl.empty()) GTEST_SKIP() << "kubectl not found: scripts/setup installs Debian's kubernetes-client";
+  if (kubectl.empty())
+    GTEST_SKIP() << "kubectl not found: scripts/setup installs Debian's kubernetes-client";
   fs::copy(fs::path(GLM_SOURCE_DIR) / "k8s", dir_ / "k8s", fs::copy_options::recursive);
   fs::remove_all(dir_ / "k8s" / "base" / "keys");
   Rendered r = Render(kubectl, dir_ / "k8s" / "overlays" / "cpu-dev", dir_);
@@ -683,12 +727,14 @@ TEST_P(K8sRuntimeImageTest, RuntimePackagesProvideEveryLibraryItNeeds) {
   // package owns (an alternatives link such as libblas.so.3) is looked up
   // again as the file it links to.
   std::string query = "dpkg-query -S";
-  for (const auto& lib : libraries) query += " " + Quote(lib.second) + " " + Quote(fs::canonical(lib.second).string());
+  for (const auto& lib : libraries)
+    query += " " + Quote(lib.second) + " " + Quote(fs::canonical(lib.second).string());
   auto owners = RunCommand(query + " 2>/dev/null");
   std::map<std::string, std::string> owner;  // path -> package
   std::istringstream owned(owners.output);
   while (std::getline(owned, line)) {
-    if (std::regex_search(line, m, std::regex("^([^:,]+)(:[a-z0-9]+)?: (/\\S+)$"))) owner[m[3]] = m[1];
+    if (std::regex_search(line, m, std::regex("^([^:,]+)(:[a-z0-9]+)?: (/\\S+)$")))
+      owner[m[3]] = m[1];
   }
   int checked = 0;
   for (const auto& [soname, path] : libraries) {
@@ -701,8 +747,10 @@ TEST_P(K8sRuntimeImageTest, RuntimePackagesProvideEveryLibraryItNeeds) {
   EXPECT_GE(checked, 4) << needed.output;
 }
 
-INSTANTIATE_TEST_SUITE_P(ImageFiles, K8sRuntimeImageTest, ::testing::Values("glm", "libglm_spm_shim.so"),
-                         [](const auto& info) { return std::string(info.param == "glm" ? "Glm" : "SpmShim"); });
+INSTANTIATE_TEST_SUITE_P(ImageFiles, K8sRuntimeImageTest,
+                         ::testing::Values("glm", "libglm_spm_shim.so"), [](const auto& info) {
+                           return std::string(info.param == "glm" ? "Glm" : "SpmShim");
+                         });
 
 }  // namespace
 }  // namespace glm

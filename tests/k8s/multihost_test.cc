@@ -32,8 +32,8 @@ namespace glm {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::NetnsLab;
 using testing::Contains;
+using testing::NetnsLab;
 using testing::RunCommand;
 
 const char* kFiles[] = {"1790_george_washington_n.txt", "1791_george_washington_n.txt",
@@ -63,7 +63,8 @@ class K8sMultiHostTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const fs::path sotu = fs::path(GLM_SOURCE_DIR) / "data" / "sotu";
-    if (!fs::exists(sotu / kFiles[0])) GTEST_SKIP() << "no SOTU corpus in " << sotu << "; run scripts/setup";
+    if (!fs::exists(sotu / kFiles[0]))
+      GTEST_SKIP() << "no SOTU corpus in " << sotu << "; run scripts/setup";
     lab_ = std::make_unique<NetnsLab>();
     if (std::string why = lab_->Create(); !why.empty()) {
       GTEST_SKIP() << "cannot make network namespaces here, so no multi-host run: " << why;
@@ -77,12 +78,15 @@ class K8sMultiHostTest : public ::testing::Test {
   void TearDown() override {
     lab_.reset();  // processes and namespaces go first, whatever happened
     // Kept when the test failed, or on request (GLM_TEST_KEEP=1), for its logs.
-    if (!HasFailure() && !dir_.empty() && std::getenv("GLM_TEST_KEEP") == nullptr) fs::remove_all(dir_);
+    if (!HasFailure() && !dir_.empty() && std::getenv("GLM_TEST_KEEP") == nullptr)
+      fs::remove_all(dir_);
   }
 
   // The environment of a "pod": nothing from this process leaks in.
   std::vector<std::string> PodEnv() const { return {"PATH=/usr/bin:/bin", "GLM_LOG_LEVEL=info"}; }
-  std::string Log(const std::string& name) const { return (dir_ / "logs" / (name + ".log")).string(); }
+  std::string Log(const std::string& name) const {
+    return (dir_ / "logs" / (name + ".log")).string();
+  }
   std::string Logs() const {
     std::string all;
     for (const auto& e : fs::directory_iterator(dir_ / "logs")) {
@@ -96,9 +100,11 @@ class K8sMultiHostTest : public ::testing::Test {
   // `glm status --json` asked from inside host `from`.
   nlohmann::json Status(const std::string& from, const std::string& coordinator) {
     std::string out;
-    int rc = lab_->Exec(from, std::string(GLM_BINARY) + " status --json --timeout-ms 1500 --coordinator " +
-                                  coordinator + " --keys " + (dir_ / "keys").string(),
-                        &out);
+    int rc =
+        lab_->Exec(from,
+                   std::string(GLM_BINARY) + " status --json --timeout-ms 1500 --coordinator " +
+                       coordinator + " --keys " + (dir_ / "keys").string(),
+                   &out);
     if (rc != 0) return nlohmann::json();
     return LastJsonWith(out, "done");
   }
@@ -112,18 +118,20 @@ TEST_F(K8sMultiHostTest, PipelineSurvivesCuttingAWorkersLinkWithTheSameStoreDige
   // Cluster keys and the job's tokenizer, made once, as the init containers do.
   auto keys = RunCommand(glm + " keys generate --output " + (dir_ / "keys").string());
   ASSERT_EQ(keys.exit_code, 0) << keys.output;
-  auto tok = RunCommand(glm + " tokenizer train --input " + (dir_ / "corpus").string() + " --output " +
-                        (dir_ / "tokenizer").string() + " --vocab-size 512 --seed 1234 --text-split blank-line");
+  auto tok = RunCommand(glm + " tokenizer train --input " + (dir_ / "corpus").string() +
+                        " --output " + (dir_ / "tokenizer").string() +
+                        " --vocab-size 512 --seed 1234 --text-split blank-line");
   ASSERT_EQ(tok.exit_code, 0) << tok.output;
 
   // The undisturbed reference: the same job on loopback (glm pipeline),
   // running meanwhile.
   pid_t reference = fork();
   if (reference == 0) {
-    const std::string cmd = glm + " pipeline --config " + GLM_SOURCE_DIR + "/configs/pipeline-tiny.yaml --corpus " +
-                            (dir_ / "corpus").string() + " --workdir " + (dir_ / "reference").string() +
-                            " --tokenizer " + (dir_ / "tokenizer").string() + " --timeout-s 120 >" + Log("reference") +
-                            " 2>&1";
+    const std::string cmd = glm + " pipeline --config " + GLM_SOURCE_DIR +
+                            "/configs/pipeline-tiny.yaml --corpus " + (dir_ / "corpus").string() +
+                            " --workdir " + (dir_ / "reference").string() + " --tokenizer " +
+                            (dir_ / "tokenizer").string() + " --timeout-s 120 >" +
+                            Log("reference") + " 2>&1";
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -151,11 +159,12 @@ TEST_F(K8sMultiHostTest, PipelineSurvivesCuttingAWorkersLinkWithTheSameStoreDige
   // The storage actor (k8s: StatefulSet glm-store).
   const std::string store_endpoint = "tcp://" + store_ip + ":5601";
   const fs::path endpoint_file = dir_ / "store.endpoint";
-  pid_t store = lab_->Spawn("store",
-                            {glm, "store", "serve", "--store", (dir_ / "store").string(), "--tokenizer",
-                             (dir_ / "tokenizer").string(), "--keys", (dir_ / "keys").string(), "--bind",
-                             "tcp://0.0.0.0:5601", "--endpoint-file", endpoint_file.string()},
-                            PodEnv(), Log("store"));
+  pid_t store =
+      lab_->Spawn("store",
+                  {glm, "store", "serve", "--store", (dir_ / "store").string(), "--tokenizer",
+                   (dir_ / "tokenizer").string(), "--keys", (dir_ / "keys").string(), "--bind",
+                   "tcp://0.0.0.0:5601", "--endpoint-file", endpoint_file.string()},
+                  PodEnv(), Log("store"));
   ASSERT_GT(store, 0);
   for (int i = 0; i < 300 && !fs::exists(endpoint_file); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -168,40 +177,43 @@ TEST_F(K8sMultiHostTest, PipelineSurvivesCuttingAWorkersLinkWithTheSameStoreDige
 
   // The job file (k8s: ConfigMap glm-config, job.json), with the store's
   // address and the items slowed down so the cut lands mid-run.
-  nlohmann::json job = {{"job_id", "multihost"},
-                        {"corpus", (dir_ / "corpus").string()},
-                        {"output_dir", (dir_ / "output").string()},
-                        {"seed", 1234},
-                        {"executor", "glm"},
-                        {"objectives", "blank,sentence,document"},
-                        {"epochs", 1},
-                        {"samples_per_epoch", 256},
-                        {"samples_per_task", 32},
-                        {"global_batch_size", 48},
-                        {"max_batches_ahead", 8},
-                        {"auto_consume", true},
-                        {"noop_tasks", 0},
-                        {"params", "store=" + store_endpoint + ",store_keys=" + (dir_ / "keys").string() +
-                                       ",tokenizer=" + (dir_ / "tokenizer").string() +
-                                       ",text_split=blank-line,seq_len=128,document_min_ratio=0.5,item_delay_us=4000"}};
+  nlohmann::json job = {
+      {"job_id", "multihost"},
+      {"corpus", (dir_ / "corpus").string()},
+      {"output_dir", (dir_ / "output").string()},
+      {"seed", 1234},
+      {"executor", "glm"},
+      {"objectives", "blank,sentence,document"},
+      {"epochs", 1},
+      {"samples_per_epoch", 256},
+      {"samples_per_task", 32},
+      {"global_batch_size", 48},
+      {"max_batches_ahead", 8},
+      {"auto_consume", true},
+      {"noop_tasks", 0},
+      {"params",
+       "store=" + store_endpoint + ",store_keys=" + (dir_ / "keys").string() +
+           ",tokenizer=" + (dir_ / "tokenizer").string() +
+           ",text_split=blank-line,seq_len=128,document_min_ratio=0.5,item_delay_us=4000"}};
   std::ofstream(dir_ / "job.json") << job.dump(2);
 
   // The coordinator (k8s: Deployment glm-coordinator), then two workers
   // (Deployment glm-worker) that reach it by address.
-  pid_t coordinator =
-      lab_->Spawn("coord",
-                  {glm, "coordinator", "--bind", "tcp://0.0.0.0:5555", "--state", (dir_ / "state").string(), "--keys",
-                   (dir_ / "keys").string(), "--job-file", (dir_ / "job.json").string(), "--heartbeat-interval-ms",
-                   "200", "--node-timeout-ms", "1500", "--lease-ms", "2000"},
-                  PodEnv(), Log("coordinator"));
+  pid_t coordinator = lab_->Spawn(
+      "coord",
+      {glm, "coordinator", "--bind", "tcp://0.0.0.0:5555", "--state", (dir_ / "state").string(),
+       "--keys", (dir_ / "keys").string(), "--job-file", (dir_ / "job.json").string(),
+       "--heartbeat-interval-ms", "200", "--node-timeout-ms", "1500", "--lease-ms", "2000"},
+      PodEnv(), Log("coordinator"));
   ASSERT_GT(coordinator, 0);
   const std::string coordinator_endpoint = "tcp://" + coord_ip + ":5555";
   std::vector<pid_t> workers;
   for (const char* w : {"w0", "w1"}) {
-    workers.push_back(lab_->Spawn(w,
-                                  {glm, "worker", "--coordinator", coordinator_endpoint, "--keys",
-                                   (dir_ / "keys").string(), "--resources", "cpu=1", "--node-id", w},
-                                  PodEnv(), Log(w)));
+    workers.push_back(
+        lab_->Spawn(w,
+                    {glm, "worker", "--coordinator", coordinator_endpoint, "--keys",
+                     (dir_ / "keys").string(), "--resources", "cpu=1", "--node-id", w},
+                    PodEnv(), Log(w)));
     ASSERT_GT(workers.back(), 0);
   }
 
@@ -230,14 +242,17 @@ TEST_F(K8sMultiHostTest, PipelineSurvivesCuttingAWorkersLinkWithTheSameStoreDige
         has_node(s, "w0")) {
       ASSERT_TRUE(lab_->SetLink("w0", false)) << lab_->error();
       cut = true;
-      EXPECT_NE(lab_->Exec("w0", reach_store, &out), 0) << "w0 still reaches the store after the cut";
+      EXPECT_NE(lab_->Exec("w0", reach_store, &out), 0)
+          << "w0 still reaches the store after the cut";
     }
     if (s.value("done", false)) {
       done = true;
       break;
     }
   }
-  ASSERT_TRUE(cut) << "the job never reached the corrupt phase; last status " << status.dump() << "\n" << Logs();
+  ASSERT_TRUE(cut) << "the job never reached the corrupt phase; last status " << status.dump()
+                   << "\n"
+                   << Logs();
   ASSERT_TRUE(done) << "not done after 120 s; last status " << status.dump() << "\n" << Logs();
   EXPECT_TRUE(status["dead_letters"].empty()) << status.dump();
   // The coordinator declared w0 lost (its leases expired and were re-leased).
@@ -255,7 +270,8 @@ TEST_F(K8sMultiHostTest, PipelineSurvivesCuttingAWorkersLinkWithTheSameStoreDige
   waitpid(reference, &ref_status, 0);
   reaper.pid = -1;
   ASSERT_TRUE(WIFEXITED(ref_status) && WEXITSTATUS(ref_status) == 0) << Logs();
-  auto ref_digest = RunCommand(glm + " store digest --json --store " + (dir_ / "reference" / "store").string());
+  auto ref_digest =
+      RunCommand(glm + " store digest --json --store " + (dir_ / "reference" / "store").string());
   ASSERT_EQ(ref_digest.exit_code, 0) << ref_digest.output;
   nlohmann::json expected = LastJsonWith(ref_digest.output, "digest");
   ASSERT_TRUE(expected.is_object()) << ref_digest.output;
@@ -265,7 +281,8 @@ TEST_F(K8sMultiHostTest, PipelineSurvivesCuttingAWorkersLinkWithTheSameStoreDige
   ASSERT_EQ(digest.exit_code, 0) << digest.output;
   nlohmann::json got = LastJsonWith(digest.output, "digest");
   ASSERT_TRUE(got.is_object()) << digest.output;
-  EXPECT_EQ(got["digest"], expected["digest"]) << "store differs from the undisturbed run\n" << Logs();
+  EXPECT_EQ(got["digest"], expected["digest"]) << "store differs from the undisturbed run\n"
+                                               << Logs();
   EXPECT_EQ(got["samples"], 768);
   EXPECT_EQ(got["documents"], expected["documents"]);
   EXPECT_NE(Slurp(Log("coordinator")).find("node w0 lost"), std::string::npos) << Logs();
@@ -296,12 +313,14 @@ TEST_F(K8sMultiHostTest, PretrainJobTrainsWithTwoTrainersOnTheirOwnHosts) {
   // heldout_every of them.
   for (const auto& e : fs::directory_iterator(fs::path(GLM_SOURCE_DIR) / "data" / "sotu")) {
     const std::string name = e.path().filename().string();
-    if (name.rfind("179", 0) == 0 && e.path().extension() == ".txt" && !fs::exists(dir_ / "corpus" / name)) {
+    if (name.rfind("179", 0) == 0 && e.path().extension() == ".txt" &&
+        !fs::exists(dir_ / "corpus" / name)) {
       fs::copy_file(e.path(), dir_ / "corpus" / name);
     }
   }
-  auto tok = RunCommand(glm + " tokenizer train --input " + (dir_ / "corpus").string() + " --output " +
-                        (dir_ / "tokenizer").string() + " --vocab-size 512 --seed 1 --text-split blank-line");
+  auto tok = RunCommand(glm + " tokenizer train --input " + (dir_ / "corpus").string() +
+                        " --output " + (dir_ / "tokenizer").string() +
+                        " --vocab-size 512 --seed 1 --text-split blank-line");
   ASSERT_EQ(tok.exit_code, 0) << tok.output;
   std::map<std::string, std::string> ip;
   for (const char* host : {"coord", "store", "w0", "w1", "t0", "t1"}) {
@@ -309,46 +328,59 @@ TEST_F(K8sMultiHostTest, PretrainJobTrainsWithTwoTrainersOnTheirOwnHosts) {
     ASSERT_FALSE(ip[host].empty()) << lab_->error();
   }
   const fs::path endpoint_file = dir_ / "store.endpoint";
-  pid_t store = lab_->Spawn("store",
-                            {glm, "store", "serve", "--store", (dir_ / "store").string(), "--tokenizer",
-                             (dir_ / "tokenizer").string(), "--keys", (dir_ / "keys").string(), "--bind",
-                             "tcp://0.0.0.0:5601", "--endpoint-file", endpoint_file.string()},
-                            PodEnv(), Log("store"));
+  pid_t store =
+      lab_->Spawn("store",
+                  {glm, "store", "serve", "--store", (dir_ / "store").string(), "--tokenizer",
+                   (dir_ / "tokenizer").string(), "--keys", (dir_ / "keys").string(), "--bind",
+                   "tcp://0.0.0.0:5601", "--endpoint-file", endpoint_file.string()},
+                  PodEnv(), Log("store"));
   ASSERT_GT(store, 0);
-  for (int i = 0; i < 300 && !fs::exists(endpoint_file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 300 && !fs::exists(endpoint_file); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_TRUE(fs::exists(endpoint_file)) << Logs();
   const std::string store_endpoint = "tcp://" + ip["store"] + ":5601";
   // k8s/overlays/cpu-dev's job and pretrain.yaml, shrunk to 4 steps.
-  const std::string params = "store=" + store_endpoint + ",store_keys=" + (dir_ / "keys").string() +
-                             ",tokenizer=" + (dir_ / "tokenizer").string() +
-                             ",text_split=blank-line,seq_len=128,heldout_every=5,validation_samples=4,epochs=1048576,"
-                             "max_samples=64,dataset_objectives=blank:sentence:document";
-  nlohmann::json job = {{"job_id", "multihost-pretrain"}, {"corpus", (dir_ / "corpus").string()},
-                        {"output_dir", ""},                {"seed", 1},
-                        {"executor", "glm"},               {"objectives", "blank,sentence,document"},
-                        {"epochs", 1048576},               {"samples_per_epoch", 0},
-                        {"max_samples", 64},               {"finalize", true},
-                        {"samples_per_task", 32},          {"global_batch_size", 12},
-                        {"max_batches_ahead", 8},          {"auto_consume", true},
-                        {"noop_tasks", 0},                 {"params", params}};
+  const std::string params =
+      "store=" + store_endpoint + ",store_keys=" + (dir_ / "keys").string() +
+      ",tokenizer=" + (dir_ / "tokenizer").string() +
+      ",text_split=blank-line,seq_len=128,heldout_every=5,validation_samples=4,epochs=1048576,"
+      "max_samples=64,dataset_objectives=blank:sentence:document";
+  nlohmann::json job = {{"job_id", "multihost-pretrain"},
+                        {"corpus", (dir_ / "corpus").string()},
+                        {"output_dir", ""},
+                        {"seed", 1},
+                        {"executor", "glm"},
+                        {"objectives", "blank,sentence,document"},
+                        {"epochs", 1048576},
+                        {"samples_per_epoch", 0},
+                        {"max_samples", 64},
+                        {"finalize", true},
+                        {"samples_per_task", 32},
+                        {"global_batch_size", 12},
+                        {"max_batches_ahead", 8},
+                        {"auto_consume", true},
+                        {"noop_tasks", 0},
+                        {"params", params}};
   std::ofstream(dir_ / "job.json") << job.dump(2);
-  std::ofstream(dir_ / "pretrain.yaml") << "preset: tiny\ncorpus: " << (dir_ / "corpus").string()
-                                        << "\nvocab_size: 512\nseq_length: 128\nheldout_every: 5\n"
-                                           "validation_samples: 4\ndata_seed: 1\nmax_steps: 4\nglobal_batch_size: 12\n"
-                                           "micro_batch_size: 6\nlr: 0.005\nwarmup: 0.05\ncheckpoint_every: 0\n"
-                                           "keep_checkpoints: 1\nseed: 1234\nthreads: 1\ninfill_examples: 0\n";
-  pid_t coordinator =
-      lab_->Spawn("coord",
-                  {glm, "coordinator", "--bind", "tcp://0.0.0.0:5555", "--state", (dir_ / "state").string(), "--keys",
-                   (dir_ / "keys").string(), "--job-file", (dir_ / "job.json").string()},
-                  PodEnv(), Log("coordinator"));
+  std::ofstream(dir_ / "pretrain.yaml")
+      << "preset: tiny\ncorpus: " << (dir_ / "corpus").string()
+      << "\nvocab_size: 512\nseq_length: 128\nheldout_every: 5\n"
+         "validation_samples: 4\ndata_seed: 1\nmax_steps: 4\nglobal_batch_size: 12\n"
+         "micro_batch_size: 6\nlr: 0.005\nwarmup: 0.05\ncheckpoint_every: 0\n"
+         "keep_checkpoints: 1\nseed: 1234\nthreads: 1\ninfill_examples: 0\n";
+  pid_t coordinator = lab_->Spawn(
+      "coord",
+      {glm, "coordinator", "--bind", "tcp://0.0.0.0:5555", "--state", (dir_ / "state").string(),
+       "--keys", (dir_ / "keys").string(), "--job-file", (dir_ / "job.json").string()},
+      PodEnv(), Log("coordinator"));
   ASSERT_GT(coordinator, 0);
   std::vector<pid_t> workers;
   for (const char* w : {"w0", "w1"}) {
-    workers.push_back(lab_->Spawn(w,
-                                  {glm, "worker", "--coordinator", "tcp://" + ip["coord"] + ":5555", "--keys",
-                                   (dir_ / "keys").string(), "--resources", "cpu=1", "--node-id", w},
-                                  PodEnv(), Log(w)));
+    workers.push_back(
+        lab_->Spawn(w,
+                    {glm, "worker", "--coordinator", "tcp://" + ip["coord"] + ":5555", "--keys",
+                     (dir_ / "keys").string(), "--resources", "cpu=1", "--node-id", w},
+                    PodEnv(), Log(w)));
   }
   // The trainers, as the Indexed Job runs them (rank from the env).
   std::vector<pid_t> trainers;
@@ -356,12 +388,13 @@ TEST_F(K8sMultiHostTest, PretrainJobTrainsWithTwoTrainersOnTheirOwnHosts) {
     std::vector<std::string> env = PodEnv();
     env.push_back("GLM_RANK=" + std::to_string(rank));
     env.push_back("GLM_RESUME=true");
-    trainers.push_back(lab_->Spawn(rank == 0 ? "t0" : "t1",
-                                   {glm, "train", "--store-endpoint", store_endpoint, "--keys", (dir_ / "keys").string(),
-                                    "--world-size", "2", "--rendezvous", ip["t0"] + ":29500", "--workdir",
-                                    (dir_ / "checkpoints").string(), "--config", (dir_ / "pretrain.yaml").string(),
-                                    "--wait-for-data-s", "60"},
-                                   env, Log("trainer-" + std::to_string(rank))));
+    trainers.push_back(
+        lab_->Spawn(rank == 0 ? "t0" : "t1",
+                    {glm, "train", "--store-endpoint", store_endpoint, "--keys",
+                     (dir_ / "keys").string(), "--world-size", "2", "--rendezvous",
+                     ip["t0"] + ":29500", "--workdir", (dir_ / "checkpoints").string(), "--config",
+                     (dir_ / "pretrain.yaml").string(), "--wait-for-data-s", "60"},
+                    env, Log("trainer-" + std::to_string(rank))));
     ASSERT_GT(trainers.back(), 0);
   }
   for (int rank = 0; rank < 2; ++rank) {
@@ -379,18 +412,21 @@ TEST_F(K8sMultiHostTest, PretrainJobTrainsWithTwoTrainersOnTheirOwnHosts) {
     // test runs in full once that is fixed.
     const std::string log = Slurp(Log("trainer-" + std::to_string(rank)));
     if (Contains(log, "Unable to find interface for: [0.0.0.0]")) {
-      GTEST_SKIP() << "trainers across hosts fail in glm train itself (Gloo device bound to 0.0.0.0): "
-                   << log.substr(std::min(log.size(), log.find("glm train:")));
+      GTEST_SKIP()
+          << "trainers across hosts fail in glm train itself (Gloo device bound to 0.0.0.0): "
+          << log.substr(std::min(log.size(), log.find("glm train:")));
     }
     ASSERT_TRUE(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "trainer " << rank << (exited ? " failed" : " did not finish") << "\n" << Logs();
+        << "trainer " << rank << (exited ? " failed" : " did not finish") << "\n"
+        << Logs();
   }
   // Rank 0's checkpoint of the last step (checkpoints/step-<N, zero-padded>).
   int64_t last_step = -1;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir_ / "checkpoints" / "checkpoints", ec)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind("step-", 0) == 0) last_step = std::max<int64_t>(last_step, std::stoll(name.substr(5)));
+    if (name.rfind("step-", 0) == 0)
+      last_step = std::max<int64_t>(last_step, std::stoll(name.substr(5)));
   }
   EXPECT_EQ(last_step, 4) << Logs();
   EXPECT_TRUE(fs::exists(dir_ / "checkpoints" / "eval.json")) << Logs();

@@ -45,8 +45,10 @@ NetnsLab::~NetnsLab() {
     }
   }
   // Anything else still inside (e.g. children of the spawned processes).
-  for (const std::string& ns : namespaces_) RunCommand("ip netns pids " + ns + " | xargs -r kill -9");
-  for (auto it = namespaces_.rbegin(); it != namespaces_.rend(); ++it) RunCommand("ip netns del " + *it);
+  for (const std::string& ns : namespaces_)
+    RunCommand("ip netns pids " + ns + " | xargs -r kill -9");
+  for (auto it = namespaces_.rbegin(); it != namespaces_.rend(); ++it)
+    RunCommand("ip netns del " + *it);
 }
 
 bool NetnsLab::Ip(const std::string& args) {
@@ -60,8 +62,10 @@ bool NetnsLab::Ip(const std::string& args) {
 }
 
 std::string NetnsLab::Create() {
-  if (geteuid() != 0) return "network namespaces need root (running as uid " + std::to_string(geteuid()) + ")";
-  if (RunCommand("ip -V").exit_code != 0) return "iproute2's ip command is missing (Debian package iproute2)";
+  if (geteuid() != 0)
+    return "network namespaces need root (running as uid " + std::to_string(geteuid()) + ")";
+  if (RunCommand("ip -V").exit_code != 0)
+    return "iproute2's ip command is missing (Debian package iproute2)";
   SweepStale();
   const std::string sw = Namespace(kSwitch);
   if (!Ip("netns add " + sw)) return error_;
@@ -83,9 +87,10 @@ std::string NetnsLab::AddHost(const std::string& name) {
   namespaces_.push_back(ns);
   host_index_[name] = index;
   if (!Ip("-n " + sw + " link add " + port + " type veth peer name eth0 netns " + ns) ||
-      !Ip("-n " + sw + " link set " + port + " master br0") || !Ip("-n " + sw + " link set " + port + " up") ||
-      !Ip("-n " + ns + " addr add " + address + "/24 dev eth0") || !Ip("-n " + ns + " link set eth0 up") ||
-      !Ip("-n " + ns + " link set lo up")) {
+      !Ip("-n " + sw + " link set " + port + " master br0") ||
+      !Ip("-n " + sw + " link set " + port + " up") ||
+      !Ip("-n " + ns + " addr add " + address + "/24 dev eth0") ||
+      !Ip("-n " + ns + " link set eth0 up") || !Ip("-n " + ns + " link set lo up")) {
     return "";
   }
   return address;
