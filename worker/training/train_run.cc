@@ -1,6 +1,10 @@
 #include "worker/training/train_run.h"
 
 #include <nlohmann/json.hpp>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -49,6 +53,33 @@ std::string TrainRunResult::ToJson() const {
 }
 
 namespace {
+
+// The address of this host's interface that routes to host:port (a UDP
+// connect sends nothing): what Gloo peers can reach this trainer at, in a pod
+// network, a network namespace or on loopback alike.
+StatusOr<std::string> LocalAddressToward(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0 || res == nullptr) {
+    return UnavailableError("cannot resolve the rendezvous host " + host + ": " + gai_strerror(rc) +
+                            " (or give this trainer's address with --gloo-host)");
+  }
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in local{};
+  socklen_t len = sizeof(local);
+  const bool ok = fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0;
+  freeaddrinfo(res);
+  if (fd >= 0) close(fd);
+  if (!ok) {
+    return UnavailableError("no route to the rendezvous host " + host + " (or give this trainer's address with --gloo-host)");
+  }
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &local.sin_addr, buf, sizeof buf);
+  return std::string(buf);
+}
 
 // The samples: a local store read-only, or a storage server over CurveZMQ.
 StatusOr<std::unique_ptr<storage::SampleStore>> OpenSamples(const TrainRunOptions& o, zmq::context_t* context) {
@@ -274,7 +305,11 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
     co.store_host = o.rendezvous.substr(0, colon);
     co.port = std::atoi(o.rendezvous.c_str() + colon + 1);
     if (co.port <= 0) return InvalidArgumentError("--rendezvous must be HOST:PORT, got " + o.rendezvous);
-    co.bind_host = co.store_host == "127.0.0.1" || co.store_host == "localhost" ? "127.0.0.1" : "0.0.0.0";
+    if (!o.gloo_host.empty()) {
+      co.bind_host = o.gloo_host;
+    } else {
+      GLM_ASSIGN_OR_RETURN(co.bind_host, LocalAddressToward(co.store_host, co.port));
+    }
     co.timeout_ms = 120000;  // a peer may still be loading LibTorch or waiting for data
     if (o.rank == 0) {
       GLM_ASSIGN_OR_RETURN(rendezvous_store, trainer::StoreServer::Start(co.port, co.timeout_ms));
