@@ -405,17 +405,6 @@ TEST_F(K8sMultiHostTest, PretrainJobTrainsWithTwoTrainersOnTheirOwnHosts) {
       if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (!exited) lab_->Stop(trainers[rank], 1000);
-    // Known bug in worker/training/train_run.cc (reported to the lead): a
-    // rendezvous host other than 127.0.0.1 makes Gloo's device bind host
-    // "0.0.0.0", which Gloo cannot create ("Unable to find interface for:
-    // [0.0.0.0]"), so trainers on different hosts cannot form a group. This
-    // test runs in full once that is fixed.
-    const std::string log = Slurp(Log("trainer-" + std::to_string(rank)));
-    if (Contains(log, "Unable to find interface for: [0.0.0.0]")) {
-      GTEST_SKIP()
-          << "trainers across hosts fail in glm train itself (Gloo device bound to 0.0.0.0): "
-          << log.substr(std::min(log.size(), log.find("glm train:")));
-    }
     ASSERT_TRUE(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0)
         << "trainer " << rank << (exited ? " failed" : " did not finish") << "\n"
         << Logs();
