@@ -6,6 +6,14 @@
 //
 // Exit codes: 0 success, 1 the command ran and failed, 2 bad usage (a bad
 // flag or config value; the message says what to change).
+//
+// --check-args: every registered command also takes `--check-args`, a dry
+// run: parse the flags, apply GLM_* variables and the --config file, run the
+// command's check (its options' Validate(), and reading the config files its
+// flags name, e.g. the coordinator's --job-file), print "... arguments OK"
+// and exit 0, or print the error and exit 2, without starting anything or
+// touching state, data or keys directories. The Kubernetes tests run every
+// container command line of k8s/ through it (docs/kubernetes.md).
 #ifndef GLM_CMD_COMMANDS_H_
 #define GLM_CMD_COMMANDS_H_
 
@@ -14,6 +22,9 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
+
+#include "common/status.h"
 
 namespace glm::cmd {
 
@@ -21,18 +32,38 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
-// Maps each runnable subcommand to its action.
+// Maps each runnable subcommand to its action and its argument check.
+// Thread-safety: main thread only. The registry must outlive parsing (the
+// --check-args flags point into it).
 class CommandRegistry {
  public:
-  void Add(CLI::App* command, std::function<int()> action) { actions_[command] = std::move(action); }
+  // What --check-args runs after parsing and the --config file: OK, or the
+  // error to print (exit 2). A null check means parsing is the only check.
+  using Check = std::function<Status()>;
+
+  // Registers `command`'s action and check, and adds its --check-args flag.
+  void Add(CLI::App* command, std::function<int()> action, Check check = nullptr);
+  // Sets the check of a command added before (e.g. by another file).
+  void SetCheck(CLI::App* command, Check check);
 
   // Finds the deepest selected subcommand under `root`, applies its --config
-  // file and runs its action. Usage problems print a message and return 2.
+  // file and runs its action (with --check-args: its check). Usage problems
+  // print a message and return 2.
   int RunSelected(CLI::App* root) const;
 
  private:
-  std::map<const CLI::App*, std::function<int()>> actions_;
+  struct Entry {
+    std::function<int()> action;
+    Check check;
+    bool check_args = false;  // set by the command's --check-args flag
+  };
+  std::map<const CLI::App*, Entry> entries_;  // node-stable: flags point at check_args
 };
+
+// InvalidArgument naming `option` unless `endpoint` is a ZeroMQ endpoint
+// glm binds or connects to: tcp://HOST:PORT (PORT a number or "*" where
+// `allow_wildcard_port`), ipc://PATH or inproc://NAME.
+Status CheckEndpoint(std::string_view option, const std::string& endpoint, bool allow_wildcard_port = false);
 
 // "glm bench gemm" for the deepest selected subcommand.
 std::string SelectedCommandPath(const CLI::App* root);

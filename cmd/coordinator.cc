@@ -28,16 +28,36 @@ struct CoordinatorCommandOptions {
   coordinator::CoordinatorOptions coordinator;
 };
 
+// The job: from --job-file when given, else from the job flags.
+StatusOr<coordinator::JobOptions> LoadJob(const CoordinatorCommandOptions& o) {
+  if (o.job_file.empty()) return o.job;
+  std::ifstream in(o.job_file);
+  if (!in) return NotFoundError("--job-file " + o.job_file + ": cannot read it");
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  auto job = j.is_discarded() ? StatusOr<coordinator::JobOptions>(InvalidArgumentError("not JSON"))
+                              : coordinator::JobOptions::FromJson(j);
+  if (!job.ok()) return InvalidArgumentError("--job-file " + o.job_file + ": " + job.status().message());
+  return job;
+}
+
+// --check-args: the flags and the job file, nothing started.
+Status CheckCoordinatorArgs(const CoordinatorCommandOptions& o) {
+  GLM_RETURN_IF_ERROR(CheckEndpoint("bind", o.bind));
+  GLM_RETURN_IF_ERROR(RequireNonEmpty("state", o.state));
+  GLM_RETURN_IF_ERROR(RequireNonEmpty("keys", o.keys));
+  GLM_RETURN_IF_ERROR(o.coordinator.Validate());
+  GLM_ASSIGN_OR_RETURN(coordinator::JobOptions job, LoadJob(o));
+  Status s = job.Validate();
+  if (!s.ok() && !o.job_file.empty()) return InvalidArgumentError("--job-file " + o.job_file + ": " + s.message());
+  return s;
+}
+
 int RunCoordinator(CoordinatorCommandOptions o) {
   InitLogging("coordinator").IgnoreError();
   if (!o.job_file.empty()) {
-    std::ifstream in(o.job_file);
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    auto job = j.is_discarded() ? StatusOr<coordinator::JobOptions>(InvalidArgumentError("not JSON"))
-                                : coordinator::JobOptions::FromJson(j);
+    auto job = LoadJob(o);
     if (!job.ok()) {
-      std::fprintf(stderr, "glm coordinator: --job-file %s: %s\n", o.job_file.c_str(),
-                   job.status().message().c_str());
+      std::fprintf(stderr, "glm coordinator: %s\n", job.status().message().c_str());
       return kExitUsage;
     }
     o.job = *job;
@@ -80,7 +100,7 @@ void RegisterCoordinatorCommand(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "job-file", &o->job_file, "JSON job description (as glm pipeline writes); overrides job flags");
   AddJobOptions(sub, &o->job);
   AddCoordinatorOptions(sub, &o->coordinator);
-  registry->Add(sub, [o] { return RunCoordinator(*o); });
+  registry->Add(sub, [o] { return RunCoordinator(*o); }, [o] { return CheckCoordinatorArgs(*o); });
 }
 
 }  // namespace glm::cmd

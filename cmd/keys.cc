@@ -29,7 +29,7 @@ void RegisterKeysCommand(CLI::App* app, CommandRegistry* registry) {
                 "server.pub and client.*)\n",
                 o->output.c_str());
     return kExitOk;
-  });
+  }, [o] { return o->output.empty() ? InvalidArgumentError("--output: the keys directory is empty") : Status::Ok(); });
 }
 
 }  // namespace glm::cmd

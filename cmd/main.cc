@@ -33,6 +33,10 @@ namespace {
 // costs a second LibTorch load at start-up (seconds on a busy machine).
 bool NeedsFastBlas(int argc, char** argv) {
   if (argc < 2) return false;
+  // --check-args starts nothing: no second LibTorch load for it.
+  for (int i = 2; i < argc; ++i) {
+    if (std::string(argv[i]) == "--check-args") return false;
+  }
   std::string command = argv[1];
   for (const char* light : {"coordinator", "keys", "status", "store", "tokenizer", "corrupt",
                             "pipeline", "plot", "checkpoint", "export", "import", "--help", "-h"}) {

@@ -329,7 +329,7 @@ void RegisterPipelineCommand(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "document-min-ratio", &o->document_min_ratio, "executor glm: document objective's minimum span ratio");
   AddJobOptions(sub, &o->job);
   AddCoordinatorOptions(sub, &o->coordinator);
-  registry->Add(sub, [o] { return RunPipeline(*o); });
+  registry->Add(sub, [o] { return RunPipeline(*o); }, [o] { return o->Validate(); });
 }
 
 }  // namespace glm::cmd

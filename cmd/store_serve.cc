@@ -40,7 +40,7 @@ struct StoreServeOptions {
   Status Validate() const {
     GLM_RETURN_IF_ERROR(RequireNonEmpty("store", store));
     GLM_RETURN_IF_ERROR(RequireNonEmpty("tokenizer", tokenizer));
-    return RequireNonEmpty("bind", bind);
+    return CheckEndpoint("bind", bind, /*allow_wildcard_port=*/true);
   }
 };
 
@@ -110,7 +110,7 @@ void RegisterStoreServeCommand(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "bind", &o->bind, "Endpoint to bind, e.g. tcp://0.0.0.0:5601");
   AddOption(sub, "keys", &o->keys, "Cluster keys directory (server.secret, allowed_clients); empty = plain TCP");
   AddOption(sub, "endpoint-file", &o->endpoint_file, "Write the bound endpoint to this file once serving");
-  registry->Add(sub, [o] { return RunStoreServe(*o); });
+  registry->Add(sub, [o] { return RunStoreServe(*o); }, [o] { return o->Validate(); });
 }
 
 }  // namespace glm::cmd

@@ -112,7 +112,7 @@ void RegisterTokenizerCommand(CLI::App* app, CommandRegistry* registry) {
   AddOption(t, "seed", &train->seed, "Sampling seed");
   AddOption(t, "threads", &train->threads, "SentencePiece training threads");
   AddFlag(t, "byte-fallback", &train->byte_fallback, "Add 256 byte pieces so nothing is [UNK]");
-  registry->Add(t, [train] { return RunTrain(*train); });
+  registry->Add(t, [train] { return RunTrain(*train); }, [train] { return train->Validate(); });
 
   auto encode = std::make_shared<CodecOptions>();
   CLI::App* e = tokenizer->add_subcommand("encode", "Text (--text or stdin) to token ids");

@@ -141,25 +141,34 @@ int Finish(const char* name, const StatusOr<training::TrainRunResult>& r, bool j
   return r->stopped ? 130 : kExitOk;
 }
 
+// What glm train checks before it starts (also its --check-args).
+Status CheckTrainArgs(const TrainCommandOptions& o) {
+  if (o.store.empty() == o.store_endpoint.empty()) {
+    return InvalidArgumentError(
+        "give the samples as exactly one of --store DIR (a store made by glm pretrain) or "
+        "--store-endpoint tcp://HOST:PORT (a storage server the pipeline fills)");
+  }
+  if (!o.store_endpoint.empty()) GLM_RETURN_IF_ERROR(CheckEndpoint("store-endpoint", o.store_endpoint));
+  GLM_RETURN_IF_ERROR(o.config.Validate());
+  if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {
+    return InvalidArgumentError("--rank " + std::to_string(o.rank) + " must be in [0, --world-size " +
+                                std::to_string(o.world_size) + ")");
+  }
+  if (o.world_size > 1) {
+    const size_t colon = o.rendezvous.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == o.rendezvous.size() ||
+        o.rendezvous.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+      return InvalidArgumentError("--rendezvous '" + o.rendezvous + "' must be HOST:PORT (rank 0 hosts it)");
+    }
+  }
+  if (o.wait_for_data_s < 1) return InvalidArgumentError("--wait-for-data-s must be at least 1");
+  return Status::Ok();
+}
+
 int RunTrain(const TrainCommandOptions& o) {
   InitLogging("train").IgnoreError();
-  if (o.store.empty() == o.store_endpoint.empty()) {
-    std::fprintf(stderr,
-                 "glm train: give the samples as exactly one of --store DIR (a store made by glm pretrain) or "
-                 "--store-endpoint tcp://HOST:PORT (a storage server the pipeline fills)\n");
-    return kExitUsage;
-  }
-  if (Status s = o.config.Validate(); !s.ok()) {
+  if (Status s = CheckTrainArgs(o); !s.ok()) {
     std::fprintf(stderr, "glm train: %s\n", s.message().c_str());
-    return kExitUsage;
-  }
-  if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {
-    std::fprintf(stderr, "glm train: --rank %lld must be in [0, --world-size %lld)\n", static_cast<long long>(o.rank),
-                 static_cast<long long>(o.world_size));
-    return kExitUsage;
-  }
-  if (o.wait_for_data_s < 1) {
-    std::fprintf(stderr, "glm train: --wait-for-data-s must be at least 1\n");
     return kExitUsage;
   }
   InstallStopHandler();
@@ -220,7 +229,7 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
     AddFlag(sub, "resume", &opts->resume, "Continue from the latest checkpoint in the workdir");
     AddFlag(sub, "json", &opts->json, "Print the final evaluation as JSON");
     AddConfigFlags(sub, &opts->config);
-    registry->Add(sub, [opts] { return RunTrain(*opts); });
+    registry->Add(sub, [opts] { return RunTrain(*opts); }, [opts] { return CheckTrainArgs(*opts); });
   }
   {
     auto opts = std::make_shared<TrainCommandOptions>();
@@ -243,6 +252,9 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
         }
       }
       return RunPretrain(*opts);
+    }, [opts, sub] {
+      if (sub->get_option("--config")->count() == 0) GLM_RETURN_IF_ERROR(ApplyEmbeddedDefault(sub));
+      return opts->config.Validate();
     });
   }
 }

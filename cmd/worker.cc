@@ -48,6 +48,9 @@ void RegisterWorkerCommand(CLI::App* app, CommandRegistry* registry) {
                                                                                           : kExitFailure;
     }
     return kExitOk;
+  }, [o] {
+    GLM_RETURN_IF_ERROR(CheckEndpoint("coordinator", o->coordinator));
+    return o->Validate();
   });
 }
 
