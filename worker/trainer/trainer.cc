@@ -339,6 +339,7 @@ Status Trainer::TrainStep() {
   // Inside Run(): prefetch up to its end. On its own: this step and the next,
   // so a loop of TrainStep() loads step k + 1 while step k computes.
   prefetch_until_ = run_until_ > step_ ? run_until_ : step_ + 2;
+  if (options_.max_steps > 0) prefetch_until_ = std::min(prefetch_until_, std::max(options_.max_steps, step_ + 1));
   if (prefetcher_) prefetcher_->ExtendHorizon(prefetch_until_);
   for (int64_t attempt = 0; attempt <= options_.max_reconfigurations_per_step; ++attempt) {
     if (std::optional<Membership> m = membership_->PollChange(step_)) {

@@ -161,6 +161,10 @@ struct TrainerOptions {
   uint64_t seed = 1234;
   // Micro batches the prefetch thread keeps ready. Default: 4.
   int64_t prefetch_micro_batches = 4;
+  // The last step the run will take: the prefetcher never loads past it (a
+  // source still being filled would wait for samples nobody produces).
+  // Default: 0 = unbounded.
+  int64_t max_steps = 0;
   // Checkpoint every N completed steps (0: only when asked). Default: 0.
   int64_t checkpoint_every_steps = 0;
   // Write checkpoints on a background thread. Default: true.

@@ -33,6 +33,7 @@ Status StoreBatchSource::Load(trainer::MicroBatch* batch) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms_);
     while (!got.ok() && got.status().code() == StatusCode::kNotFound && wait_ms_ > 0 &&
            std::chrono::steady_clock::now() < deadline) {
+      if (stop_ != nullptr && stop_->load()) return AbortedError("stopped while waiting for samples");
       std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the pipeline is still producing them
       got = read();
     }

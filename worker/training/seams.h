@@ -20,6 +20,7 @@
 #ifndef GLM_WORKER_TRAINING_SEAMS_H_
 #define GLM_WORKER_TRAINING_SEAMS_H_
 
+#include <atomic>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -38,8 +39,10 @@ class StoreBatchSource : public trainer::BatchSource {
   // polling, up to that long (a store the pipeline is still filling; the wait
   // shows as the trainer's data wait), then DeadlineExceeded naming it.
   // 0: a missing sample is an error at once.
-  explicit StoreBatchSource(storage::SampleStore* store, int64_t wait_for_samples_ms = 0)
-      : store_(store), wait_ms_(wait_for_samples_ms) {}
+  // `stop` (optional, e.g. the Ctrl-C flag) ends a wait with Aborted.
+  explicit StoreBatchSource(storage::SampleStore* store, int64_t wait_for_samples_ms = 0,
+                            const std::atomic<bool>* stop = nullptr)
+      : store_(store), wait_ms_(wait_for_samples_ms), stop_(stop) {}
 
   // Fills tokens, position_ids, block_position_ids, sep, targets, loss_mask,
   // objective (model::Batch's tensors), loss_weight = loss-mask tokens and
@@ -50,6 +53,7 @@ class StoreBatchSource : public trainer::BatchSource {
  private:
   storage::SampleStore* store_;
   int64_t wait_ms_;
+  const std::atomic<bool>* stop_;
 };
 
 // The loss seam: model must be the GlmModel the trainer was given.

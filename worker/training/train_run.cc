@@ -278,6 +278,7 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
   to.adamw.weight_decay = c.weight_decay;
   to.seed = c.seed;
   to.checkpoint_every_steps = c.checkpoint_every;
+  to.max_steps = c.max_steps;
   to.config_json = mc.ToJson();
   GLM_RETURN_IF_ERROR(to.Validate());
 
@@ -296,7 +297,7 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
   std::error_code ec;
   fs::create_directories(o.workdir, ec);
   model::GlmModel net(model::GlmModelOptions{mc, c.seed});
-  StoreBatchSource source(store.get(), o.store_endpoint.empty() ? 0 : o.wait_for_data_ms);
+  StoreBatchSource source(store.get(), o.store_endpoint.empty() ? 0 : o.wait_for_data_ms, o.stop);
   trainer::CommunicatorOptions co;
   std::unique_ptr<trainer::StoreServer> rendezvous_store;
   if (o.world_size > 1) {
@@ -381,7 +382,14 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
     }
     // TrainStep() keeps one prefetch thread loading the next step while this
     // one computes.
-    GLM_RETURN_IF_ERROR(t.TrainStep());
+    if (Status s = t.TrainStep(); !s.ok()) {
+      // A stop while the step waited for samples: the step was not taken.
+      if (o.stop != nullptr && o.stop->load()) {
+        result.stopped = true;
+        break;
+      }
+      return s;
+    }
   }
   if (o.progress && tty) std::fprintf(stderr, "\n");
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
