@@ -48,6 +48,15 @@ struct HttpServerOptions {
   Status Validate() const;  // names the option: http-address, http-port, ...
 };
 
+// Parses a --http flag value "HOST:PORT" (e.g. "127.0.0.1:8265",
+// "0.0.0.0:8266", "[::1]:0"; port 0 = any free port) into options->address
+// and options->port. InvalidArgument naming `flag` and the expected form.
+Status ParseHttpAddress(const std::string& text, const std::string& flag, HttpServerOptions* options);
+
+// Writes `url` and a newline to `path` atomically (a temporary file renamed
+// over it), so a reader never sees a partial URL.
+Status WriteUrlFile(const std::string& path, const std::string& url);
+
 class HttpServer {
  public:
   // Binds and starts serving. Unavailable if the address/port cannot be bound
