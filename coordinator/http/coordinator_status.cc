@@ -215,6 +215,7 @@ void CoordinatorStatusProvider::Publish(const coordinator::Coordinator& coordina
     for (const auto& [kind, n] : restarts) metrics_->actor_restarts->WithLabels({kind})->AdvanceTo(n);
   }
 
+  s.coordinator = status;
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_ = std::move(s);
   published_ = true;

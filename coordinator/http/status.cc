@@ -20,7 +20,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MetricsPoint, step, time_ms, los
                                                 learning_rate, tokens_per_second)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterStatus, format_version, job, phase, time_ms,
                                                 started_ms, trainer, throughput, nodes, actors,
-                                                stages, objectives, failures, checkpoints, history)
+                                                stages, objectives, failures, checkpoints, history,
+                                                coordinator)
 
 nlohmann::json ToJson(const ClusterStatus& status) { return status; }
 

@@ -315,6 +315,8 @@ TEST_F(CoordinatorHttpTest, RealCoordinatorServesMetricsStatusHealthAndTheDashbo
   ASSERT_EQ(st["stages"].size(), 2u);
   EXPECT_EQ(st["stages"][0]["stage"], "tokenize");
   EXPECT_EQ(st["stages"][0]["done"], 4);
+  EXPECT_EQ(st["coordinator"]["consumed_step"], 5);  // what glm status shows, too
+  EXPECT_EQ(st["coordinator"]["trainers"][0]["step"], 6);
 
   // `glm status --json`: the coordinator's own view has the trainers section.
   auto status_cmd = testing::RunCommand(glm + " status --json --coordinator " + endpoint + " --keys " + keys + " 2>&1");
