@@ -915,6 +915,19 @@ void Coordinator::AddObservabilityJson(int64_t now, nlohmann::json* out) const {
   for (int o : objectives_) targets[kObjectiveNames[o]] = 1.0 / static_cast<double>(objectives_.size());
   j["objective_target_rate"] = targets;
   j["global_batch_size"] = job_.global_batch_size;
+  // Tasks the job will have in all, where known: every tokenize task exists
+  // from the start; corrupt tasks are created with back-pressure, but their
+  // number is fixed once the epoch size is (tasks never span epochs).
+  nlohmann::json planned = nlohmann::json::object();
+  int64_t tokenize = 0;
+  for (const auto& [id, t] : tasks_) tokenize += t.spec.kind == "tokenize";
+  if (tokenize > 0) planned["tokenize"] = tokenize;
+  if (phase_ == "corrupt" && samples_per_epoch_ > 0 && job_.samples_per_task > 0) {
+    const int64_t per_epoch = (samples_per_epoch_ + job_.samples_per_task - 1) / job_.samples_per_task;
+    planned["corrupt"] = per_epoch * job_.epochs * static_cast<int64_t>(objectives_.size());
+  }
+  if (phase_ == "noop") planned["noop"] = job_.noop_tasks;
+  j["tasks_planned"] = planned;
   j["counters"] = {{"node_failures", num_node_failures_},
                    {"actor_restarts", num_actor_restarts_},
                    {"task_retries", num_task_retries_},

@@ -107,7 +107,7 @@ ClusterStatus ClusterStatusFromCoordinatorJson(const nlohmann::json& j, int64_t 
     st.leased = Int(c, "leased");
     st.done = Int(c, "done");
     st.failed = Int(c, "dead");
-    st.total = st.pending + st.leased + st.done + st.failed;
+    st.total = std::max(st.pending + st.leased + st.done + st.failed, Int(Obj(j, "tasks_planned"), kind.c_str()));
     s.stages.push_back(st);
   }
 

@@ -315,6 +315,7 @@ TEST_F(CoordinatorHttpTest, RealCoordinatorServesMetricsStatusHealthAndTheDashbo
   ASSERT_EQ(st["stages"].size(), 2u);
   EXPECT_EQ(st["stages"][0]["stage"], "tokenize");
   EXPECT_EQ(st["stages"][0]["done"], 4);
+  EXPECT_EQ(st["stages"][1]["total"], 3 * 256 / 32);  // all corrupt tasks, created or not
   EXPECT_EQ(st["coordinator"]["consumed_step"], 5);  // what glm status shows, too
   EXPECT_EQ(st["coordinator"]["trainers"][0]["step"], 6);
 
