@@ -919,9 +919,11 @@ void Coordinator::AddObservabilityJson(int64_t now, nlohmann::json* out) const {
   // from the start; corrupt tasks are created with back-pressure, but their
   // number is fixed once the epoch size is (tasks never span epochs).
   nlohmann::json planned = nlohmann::json::object();
-  int64_t tokenize = 0;
-  for (const auto& [id, t] : tasks_) tokenize += t.spec.kind == "tokenize";
-  if (tokenize > 0) planned["tokenize"] = tokenize;
+  if (j["tasks"].contains("tokenize")) {
+    int64_t tokenize = 0;
+    for (const auto& [state, n] : j["tasks"]["tokenize"].items()) tokenize += n.get<int64_t>();
+    planned["tokenize"] = tokenize;
+  }
   if (phase_ == "corrupt" && samples_per_epoch_ > 0 && job_.samples_per_task > 0) {
     const int64_t per_epoch = (samples_per_epoch_ + job_.samples_per_task - 1) / job_.samples_per_task;
     planned["corrupt"] = per_epoch * job_.epochs * static_cast<int64_t>(objectives_.size());

@@ -62,7 +62,8 @@ void CoordinatorServer::Run(const std::atomic<bool>* stop) {
     }
     if (options_.publish && now >= next_publish) {
       options_.publish(*coordinator_, StatusWithTransport());
-      next_publish = SteadyMs() + std::max(1, options_.publish_interval_ms);
+      const int64_t took = SteadyMs() - now;
+      next_publish = now + took + std::max<int64_t>({1, options_.publish_interval_ms, 20 * took});
     }
     auto in = socket_->Receive(static_cast<int>(std::max<int64_t>(1, next_tick - now)));
     if (!in) continue;
