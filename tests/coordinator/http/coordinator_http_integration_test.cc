@@ -371,6 +371,27 @@ TEST_F(CoordinatorHttpTest, RealCoordinatorServesMetricsStatusHealthAndTheDashbo
   EXPECT_EQ(Get(url, "/healthz").first, 0);
 }
 
+TEST_F(CoordinatorHttpTest, WorkerIsAliveButNotReadyUntilRegisteredAndLeavesOnSigterm) {
+  const std::string glm = GLM_BINARY;
+  const std::string keys = (dir_ / "keys").string();
+  ASSERT_EQ(testing::RunCommand(glm + " keys generate --output " + keys + " 2>&1").exit_code, 0);
+  // No coordinator listens there.
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  pid_t worker = Spawn({glm, "worker", "--coordinator", endpoint, "--keys", keys, "--node-id", "lonely",
+                        "--call-timeout-ms", "300", "--http", "127.0.0.1:0", "--http-endpoint-file",
+                        (dir_ / "worker.url").string()},
+                       "worker.log");
+  std::string url;
+  ASSERT_TRUE(WaitFor([&] { return !(url = ReadUrl(dir_ / "worker.url")).empty(); }, 30)) << Logs();
+  EXPECT_EQ(Get(url, "/healthz").first, 200);
+  auto [code, body] = Get(url, "/readyz");
+  EXPECT_EQ(code, 503);
+  EXPECT_EQ(body, "not ready: registering with the coordinator at " + endpoint + "\n");
+  kill(worker, SIGTERM);
+  EXPECT_EQ(WaitExit(worker, 15), 0) << Logs();
+  EXPECT_EQ(Get(url, "/healthz").first, 0);
+}
+
 TEST_F(CoordinatorHttpTest, BadHttpAddressIsAUsageErrorAndABusyPortAFailure) {
   const std::string glm = GLM_BINARY;
   auto bad = testing::RunCommand(glm + " coordinator --http localhost --state " + (dir_ / "s1").string() +
