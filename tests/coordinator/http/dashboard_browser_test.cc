@@ -13,13 +13,18 @@
 //   GLM_DASHBOARD_EXPECT_NODES=node-0,node-1           (optional: ids the node table must list)
 //   GLM_DASHBOARD_MIN_POINTS=3                         (optional: loss points to wait for)
 // Screenshots: build/test-output/dashboard/*.png.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -27,6 +32,7 @@
 #include "coordinator/http/fake_status_provider.h"
 #include "coordinator/http/http_server.h"
 #include "tests/coordinator/http/browser_check.h"
+#include "tests/testing/run_command.h"
 
 namespace glm::http {
 namespace {
@@ -97,6 +103,86 @@ TEST(DashboardBrowserTest, LossChartFillsAndNodeTableListsNodesWithoutConsoleErr
   }
   EXPECT_TRUE(fs::exists(screenshot) && fs::file_size(screenshot) > 10000) << screenshot;
   std::cout << "screenshot: " << screenshot << "\n";
+}
+
+// Issue 10's end-to-end check: `glm pretrain --config configs/tiny.yaml
+// --workdir W --dashboard 127.0.0.1:0` starts its coordinator with --http and
+// writes the dashboard's URL to W/dashboard.url; the page must show the
+// run's loss curve and its nodes while it trains, without console errors;
+// then the run finishes normally. Skipped (with the reason) while `glm
+// pretrain` has no --dashboard flag.
+TEST(DashboardBrowserTest, RealPretrainShowsItsLossCurveAndNodesLive) {
+  const std::string glm = GLM_BINARY;
+  auto help = glm::testing::RunCommand(glm + " pretrain --help 2>&1");
+  if (help.output.find("--dashboard") == std::string::npos) {
+    GTEST_SKIP() << "glm pretrain has no --dashboard flag in this build";
+  }
+  if (!fs::exists(fs::path(GLM_SOURCE_DIR) / "data" / "sotu" / "1790_george_washington_n.txt")) {
+    GTEST_SKIP() << "no SOTU corpus in data/sotu; run scripts/setup";
+  }
+  RequireBrowserTooling();
+  if (HasFatalFailure()) return;
+  const fs::path workdir = fs::temp_directory_path() / ("glm_pretrain_dashboard_" + std::to_string(::getpid()));
+  fs::remove_all(workdir);
+  fs::create_directories(workdir);
+  const std::string log = (workdir.string() + ".log");
+  pid_t pretrain = ::fork();
+  if (pretrain == 0) {
+    if (::chdir(GLM_SOURCE_DIR) != 0) ::_exit(126);  // configs/tiny.yaml's corpus path is relative
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execl(glm.c_str(), glm.c_str(), "pretrain", "--config", "configs/tiny.yaml", "--workdir", workdir.c_str(),
+            "--dashboard", "127.0.0.1:0", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  int status = 0;
+  bool exited = false;
+  std::string url;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  while (url.empty() && std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pretrain, &status, WNOHANG) == pretrain) {
+      exited = true;
+      break;
+    }
+    std::ifstream in(workdir / "dashboard.url");
+    std::getline(in, url);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (url.empty()) {
+    if (!exited) {
+      ::kill(pretrain, SIGKILL);
+      ::waitpid(pretrain, &status, 0);
+    }
+    FAIL() << "no " << (workdir / "dashboard.url") << " from glm pretrain --dashboard\n" << slurp(log);
+  }
+  const std::string screenshot = OutputDir() + "/pretrain.png";
+  BrowserRun run = RunBrowserCheck(url + "/", screenshot, {"--min-points", "3", "--min-nodes", "1"}, 150);
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(run.result.value("ok", false)) << run.output;
+  EXPECT_TRUE(run.result["console_errors"].empty()) << run.output;
+  EXPECT_GE(run.result.value("loss_points", 0), 3) << run.output;
+  EXPECT_TRUE(fs::exists(screenshot) && fs::file_size(screenshot) > 10000) << screenshot;
+  // The run finishes by itself.
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (!exited && std::chrono::steady_clock::now() < deadline) {
+    exited = ::waitpid(pretrain, &status, WNOHANG) == pretrain;
+    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (!exited) {
+    ::kill(pretrain, SIGKILL);
+    ::waitpid(pretrain, &status, 0);
+  }
+  EXPECT_TRUE(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(log);
+  std::cout << "screenshot: " << screenshot << "\n";
+  if (!HasFailure()) {
+    fs::remove_all(workdir);
+    fs::remove(log);
+  }
 }
 
 // The check must be able to fail: a page that logs an error and never draws.
