@@ -256,7 +256,8 @@ Status TrainerReporter::Report(const TrainerReport& report) {
   }
   if (!e.getAck().getOk()) {
     ++num_failed_;
-    return InvalidArgumentError("coordinator refused the trainer report: " + std::string(e.getAck().getDetail().cStr()));
+    return InvalidArgumentError("coordinator refused the trainer report: " +
+                                std::string(e.getAck().getDetail().cStr()));
   }
   ++num_sent_;
   return Status::Ok();

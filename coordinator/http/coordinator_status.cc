@@ -166,7 +166,9 @@ void CoordinatorStatusProvider::RecordReports(const std::vector<coordinator::Coo
     const coordinator::TrainerReport& r = logged.report;
     if (std::isfinite(r.tokens_per_s)) tokens_per_s_[r.trainer_id] = r.tokens_per_s;
     if (metrics_ != nullptr) {
-      if (std::isfinite(r.data_wait_ms) && r.data_wait_ms >= 0) metrics_->data_wait_seconds->Observe(r.data_wait_ms / 1000);
+      if (std::isfinite(r.data_wait_ms) && r.data_wait_ms >= 0) {
+        metrics_->data_wait_seconds->Observe(r.data_wait_ms / 1000);
+      }
       if (std::isfinite(r.allreduce_ms) && r.allreduce_ms >= 0 && r.world_size > 1) {
         metrics_->allreduce_seconds->Observe(r.allreduce_ms / 1000);
       }

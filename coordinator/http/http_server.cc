@@ -26,7 +26,8 @@ Status HttpServerOptions::Validate() const {
 }
 
 Status ParseHttpAddress(const std::string& text, const std::string& flag, HttpServerOptions* options) {
-  const std::string hint = "--" + flag + " '" + text + "': expected HOST:PORT, e.g. 127.0.0.1:8265 or 0.0.0.0:0 (0 = any free port)";
+  const std::string hint = "--" + flag + " '" + text +
+                           "': expected HOST:PORT, e.g. 127.0.0.1:8265 or 0.0.0.0:0 (0 = any free port)";
   const size_t colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return InvalidArgumentError(hint);
   std::string host = text.substr(0, colon);

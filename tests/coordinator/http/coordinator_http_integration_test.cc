@@ -211,9 +211,8 @@ TEST_F(CoordinatorHttpTest, RealCoordinatorServesMetricsStatusHealthAndTheDashbo
   }
   std::vector<std::string> worker_urls(2);
   for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(WaitFor([&] { return !(worker_urls[i] = ReadUrl(dir_ / ("worker-" + std::to_string(i) + ".url"))).empty(); },
-                        30))
-        << Logs();
+    const fs::path url_file = dir_ / ("worker-" + std::to_string(i) + ".url");
+    ASSERT_TRUE(WaitFor([&] { return !(worker_urls[i] = ReadUrl(url_file)).empty(); }, 30)) << Logs();
     ASSERT_TRUE(WaitFor([&] { return Get(worker_urls[i], "/readyz").first == 200; }, 30))
         << Get(worker_urls[i], "/readyz").second << Logs();
     EXPECT_EQ(Get(worker_urls[i], "/healthz").first, 200);
