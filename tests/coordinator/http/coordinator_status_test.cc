@@ -182,6 +182,20 @@ TEST_F(CoordinatorStatusTest, MetricsGetHistogramsCountersAndStateGauges) {
   EXPECT_NEAR(*parsed->Find("glm_objective_mix_drift", {{"objective", "blank"}}), 2.0 / 3 - 0.5, 1e-9);
 }
 
+TEST_F(CoordinatorStatusTest, NotYetMeasuredLossIsNullInJsonAndReadsBack) {
+  TrainerReport r = Report(0, 0, 1);
+  r.loss = NAN;  // step 0: nothing trained yet
+  ASSERT_TRUE(coordinator_->ReportTrainer(r).ok());
+  Publish();
+  nlohmann::json j = nlohmann::json::parse(ToJson(provider_.GetStatus(StatusQuery())).dump());  // as served
+  EXPECT_TRUE(j["trainer"]["loss"].is_null()) << j["trainer"].dump();
+  EXPECT_TRUE(j["history"].empty());  // no point without a loss
+  auto parsed = ClusterStatusFromJson(j);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->trainer.loss, 0);
+  EXPECT_EQ(parsed->coordinator["trainers"][0]["loss"], nullptr);
+}
+
 TEST_F(CoordinatorStatusTest, SilentTrainerLeavesThroughputAndShowsAsSilent) {
   ASSERT_TRUE(coordinator_->ReportTrainer(Report(1, 0, 1)).ok());
   clock_.AdvanceMs(31000);
