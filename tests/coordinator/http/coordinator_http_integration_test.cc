@@ -332,6 +332,9 @@ TEST_F(CoordinatorHttpTest, RealCoordinatorServesMetricsStatusHealthAndTheDashbo
   EXPECT_EQ(cs["trainers"][0]["id"], "trainer/0");
   EXPECT_EQ(cs["trainers"][0]["step"], 6);
   EXPECT_EQ(cs["consumed_step"], 5);
+  auto human = testing::RunCommand(glm + " status --coordinator " + endpoint + " --keys " + keys + " 2>&1");
+  ASSERT_EQ(human.exit_code, 0) << human.output;
+  EXPECT_NE(human.output.find("trainer/0    rank 0/1  step 6/16  loss 7.3000"), std::string::npos) << human.output;
 
   // The dashboard in headless Chromium, against this coordinator.
   browser::RequireBrowserTooling();
