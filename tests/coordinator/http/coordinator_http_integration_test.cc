@@ -8,7 +8,8 @@
 // /readyz of the coordinator and of the workers, /metrics (parsed), /api/status,
 // `glm status --json`'s trainers section, and the dashboard in headless
 // Chromium (loss chart has points, node table lists both workers, no console
-// errors; screenshot in build/test-output/dashboard/real-coordinator.png).
+// errors; screenshot in build/test-output/dashboard/real-coordinator.png),
+// then a worker's kill -9 as a node_lost failure, and the job's end.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -352,10 +353,27 @@ TEST_F(CoordinatorHttpTest, RealCoordinatorServesMetricsStatusHealthAndTheDashbo
     std::cout << "screenshot: " << screenshot << "\n";
   }
 
-  // The rest of the run: the pipeline finishes, workers leave, and the
+  // A worker dies (kill -9): after the node timeout it is a failure on the
+  // dashboard and in /metrics, and local-0 finishes the pipeline alone.
+  ASSERT_EQ(kill(workers[1], SIGKILL), 0);
+  EXPECT_EQ(WaitExit(workers[1], 10), 128 + SIGKILL);
+  ASSERT_TRUE(WaitFor([&] {
+    auto j = nlohmann::json::parse(Get(url, "/api/status").second, nullptr, false);
+    if (j.is_discarded()) return false;
+    for (const auto& f : j["failures"]) {
+      if (f["kind"] == "node_lost" && f["subject"] == "local-1") return true;
+    }
+    return false;
+  }, 20)) << Get(url, "/api/status").second;
+  auto after_loss = ParsePrometheusText(Get(url, "/metrics").second);
+  ASSERT_TRUE(after_loss.ok());
+  EXPECT_EQ(after_loss->Find("glm_node_failures_total"), 1);
+  EXPECT_EQ(after_loss->Find("glm_nodes", {{"state", "alive"}}), 1);
+
+  // The rest of the run: the pipeline finishes, the worker leaves, and the
   // trainer reaches max_steps.
   run_steps(7, kSteps);
-  for (pid_t w : workers) EXPECT_EQ(WaitExit(w, 30), 0) << Logs();
+  EXPECT_EQ(WaitExit(workers[0], 30), 0) << Logs();
   for (const std::string& w : worker_urls) EXPECT_EQ(Get(w, "/readyz").first, 0);  // gone with the worker
   ASSERT_TRUE(WaitFor([&] {
     auto j = nlohmann::json::parse(Get(url, "/api/status").second, nullptr, false);
