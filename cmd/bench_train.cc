@@ -1,5 +1,5 @@
 // glm bench train: the speed of one GLM training step (forward, Part-B loss,
-// backward, FusedAdamW) on a synthetic blank-infilling batch. Prints one JSON line;
+// backward, AdamW) on a synthetic blank-infilling batch. Prints one JSON line;
 // never asserts timings (docs/benchmarks.md says how to read it).
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -12,12 +12,12 @@
 #include "cmd/model_commands.h"
 #include "common/cli.h"
 #include "common/options.h"
-#include "model/adamw.h"
 #include "model/batch.h"
 #include "model/glm_config.h"
 #include "model/glm_model.h"
 #include "model/loss.h"
 #include "model/torch_env.h"
+#include "worker/trainer/optimizer.h"
 
 namespace glm::cmd {
 namespace {
@@ -36,6 +36,9 @@ struct BenchTrainOptions {
   int threads = 0;               // Default: 0 = leave LibTorch's and OpenBLAS's settings
   double peak_gflops = 0;        // Default: 0 = measure the float32 2048^3 GEMM peak first
   double dropout = 0.1;          // Default: 0.1 (as the reference's pretraining)
+  // Default: false. Also time the LibTorch-ops AdamW update (AdamWOptions::fused
+  // = false) on the same gradients each step, after the fused one.
+  bool compare_adamw = false;
 
   Status Validate() const {
     GLM_RETURN_IF_ERROR(RequireAtLeast("seq-len", seq_len, 2));
@@ -98,22 +101,41 @@ int RunBenchTrain(const BenchTrainOptions& o) {
 
   model::GlmModel m(model::GlmModelOptions{c, 1});
   m->train();
-  model::FusedAdamW optimizer = model::FusedAdamW::ForModel(m, model::FusedAdamWOptions{});
+  // The trainer's AdamW (one fused pass per parameter on the CPU), with the
+  // GLM-2B/10B betas and eps.
+  trainer::AdamWOptions adamw{.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1, .fused = true};
+  trainer::AdamW optimizer(trainer::CollectParameters(*m), adamw);
+  adamw.fused = false;
+  trainer::AdamW generic(trainer::CollectParameters(*m), adamw);
   model::Batch batch = SyntheticBatch(c, o.micro_batch, o.seq_len, o.part_b_fraction);
   double loss_value = 0;
+  double adamw_s = 0, generic_s = 0;  // this step's optimizer time(s)
+  auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
   auto step = [&] {
-    optimizer.ZeroGrad();
+    for (torch::Tensor& p : m->parameters()) p.mutable_grad().reset();
     model::LossOutput loss = model::ComputeLoss(m, batch);
     loss.loss.backward();
-    optimizer.Step();
+    auto t = std::chrono::steady_clock::now();
+    optimizer.Step(1e-4);
+    adamw_s = seconds_since(t);
     loss_value = loss.loss.item<double>();
   };
   for (int i = 0; i < o.warmup; ++i) step();
   std::vector<double> seconds;
+  double adamw_total = 0, generic_total = 0;
   for (int i = 0; i < o.steps; ++i) {
     auto start = std::chrono::steady_clock::now();
     step();
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    seconds.push_back(seconds_since(start));
+    adamw_total += adamw_s;
+    if (o.compare_adamw) {  // untimed in the step: the same gradients, the other update
+      auto t = std::chrono::steady_clock::now();
+      generic.Step(1e-4);
+      generic_s = seconds_since(t);
+      generic_total += generic_s;
+    }
   }
   std::sort(seconds.begin(), seconds.end());
   double total = 0;
@@ -142,6 +164,11 @@ int RunBenchTrain(const BenchTrainOptions& o) {
   j["gemm_peak_gflops"] = peak;
   j["mfu"] = gflops / peak;
   j["loss"] = loss_value;
+  j["adamw_s_mean"] = adamw_total / o.steps;
+  if (o.compare_adamw) {
+    j["adamw_generic_s_mean"] = generic_total / o.steps;
+    j["adamw_fused_speedup"] = generic_total / adamw_total;
+  }
   j["torch_threads"] = env.torch_threads;
   j["blas_threads"] = env.blas_threads;
   std::cout << j.dump() << std::endl;
@@ -169,6 +196,8 @@ void RegisterBenchTrainCommand(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "threads", &o->threads, "Compute threads (0 = leave the defaults)");
   AddOption(sub, "peak-gflops", &o->peak_gflops, "GEMM peak for the MFU (0 = measure it first)");
   AddOption(sub, "dropout", &o->dropout, "Hidden and attention dropout");
+  AddFlag(sub, "compare-adamw", &o->compare_adamw,
+          "Also time the LibTorch-ops AdamW update on the same gradients (adamw_generic_s_mean)");
   registry->Add(sub, [o] { return RunBenchTrain(*o); });
 }
 

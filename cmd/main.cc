@@ -18,6 +18,9 @@ void RegisterBenchCorruptCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterBenchTrainer(CLI::App* app, CommandRegistry* registry);
 // cmd/train.cc: glm train and glm pretrain.
 void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry);
+// cmd/interop.cc: glm export and glm import (HuggingFace THUDM/glm layout).
+void RegisterExportCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterImportCommand(CLI::App* app, CommandRegistry* registry);
 }  // namespace glm::cmd
 
 namespace {
@@ -70,10 +73,8 @@ int main(int argc, char** argv) {
                                    &registry);
   glm::cmd::RegisterPlannedCommand(&app, "finetune", "Cloze fine-tuning from a checkpoint",
                                    &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "export", "Write a checkpoint in HuggingFace layout",
-                                   &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "import", "Read a HuggingFace-layout checkpoint",
-                                   &registry);
+  glm::cmd::RegisterExportCommand(&app, &registry);
+  glm::cmd::RegisterImportCommand(&app, &registry);
   glm::cmd::RegisterPlotCommand(&app, &registry);
   glm::cmd::RegisterBenchCommand(&app, &registry);
   glm::cmd::RegisterBenchTrainCommand(&app, &registry);

@@ -33,9 +33,10 @@ std::string SelfExecutable() {
   return fs::read_symlink("/proc/self/exe", ec).string();
 }
 
-int SpawnProcess(const std::vector<std::string>& argv, const std::string& log_path) {
+int SpawnProcess(const std::vector<std::string>& argv, const std::string& log_path, bool own_process_group) {
   pid_t pid = fork();
   if (pid != 0) return pid;
+  if (own_process_group) setpgid(0, 0);
   if (!log_path.empty()) {
     int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
@@ -51,8 +52,6 @@ int SpawnProcess(const std::vector<std::string>& argv, const std::string& log_pa
   _exit(127);
 }
 
-namespace {
-
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -66,6 +65,8 @@ int FreePort() {
   close(fd);
   return port;
 }
+
+namespace {
 
 struct PipelineOptions {
   std::string workdir = "runs/pipeline";  // Default: runs/pipeline

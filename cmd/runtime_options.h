@@ -25,6 +25,9 @@ inline void AddJobOptions(CLI::App* app, coordinator::JobOptions* job) {
   AddOption(app, "samples-per-epoch", &job->samples_per_epoch,
             "Samples per (objective, epoch); 0 = number of documents");
   AddOption(app, "samples-per-task", &job->samples_per_task, "Samples per corruption task");
+  AddOption(app, "max-samples", &job->max_samples, "Cap on the samples per objective, all epochs (0: none)");
+  AddOption(app, "finalize", &job->finalize,
+            "Run a finalize task between tokenize and corrupt (glm: held-out split, validation samples, manifest)");
   AddOption(app, "global-batch-size", &job->global_batch_size, "Samples per global batch, all objectives");
   AddOption(app, "max-batches-ahead", &job->max_batches_ahead,
             "Back-pressure: global batches produced past the consumption cursor");
@@ -45,8 +48,14 @@ inline void AddCoordinatorOptions(CLI::App* app, coordinator::CoordinatorOptions
 }
 
 // Runs `argv` as a child process with stdout+stderr to `log_path` ("" =
-// inherit). Returns the pid, or -1.
-int SpawnProcess(const std::vector<std::string>& argv, const std::string& log_path);
+// inherit). own_process_group: the child leaves the terminal's process group,
+// so a Ctrl-C reaches only the parent (which decides what to forward).
+// Returns the pid, or -1.
+int SpawnProcess(const std::vector<std::string>& argv, const std::string& log_path,
+                 bool own_process_group = false);
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
 
 // Path of the running glm binary.
 std::string SelfExecutable();

@@ -1,7 +1,9 @@
 // glm train: GLM training from an existing sample store, in this process.
-// glm pretrain: the whole job: produce the store (tokenizer, documents,
-// samples with a held-out split), train on it, evaluate held-out loss per
-// objective against the unigram baseline, show blank-infilling examples.
+// glm pretrain: the whole job on a local cluster (cmd/pretrain_cluster.h):
+// the runtime pipeline produces the store (tokenizer, documents, samples
+// with a held-out split) while trainer processes train on it, then rank 0
+// evaluates held-out loss per objective against the unigram baseline and
+// shows blank-infilling examples.
 // Both take every config key as a flag (docs/pretrain.md).
 #include <signal.h>
 
@@ -11,6 +13,7 @@
 #include <filesystem>
 
 #include "cmd/commands.h"
+#include "cmd/pretrain_cluster.h"
 #include "common/cli.h"
 #include "common/config.h"
 #include "common/logging.h"
@@ -38,7 +41,15 @@ void InstallStopHandler() {
 
 struct TrainCommandOptions {
   training::PretrainConfig config;
-  std::string store;                 // Default: none (glm train: required)
+  std::string store;                 // Default: none (glm train: this or store_endpoint)
+  std::string store_endpoint;        // Default: none: a storage server the pipeline fills
+  std::string keys;                  // Default: "" = plain TCP: cluster keys directory
+  int64_t wait_for_data_s = 600;     // Default: 600 s
+  int64_t rank = 0;                  // Default: 0
+  int64_t world_size = 1;            // Default: 1
+  std::string rendezvous = "127.0.0.1:29500";  // Default: 127.0.0.1:29500
+  bool quiet = false;                // Default: false: progress lines on stderr
+  std::string dashboard;             // Default: "" (pretrain: the coordinator's HTTP address)
   std::string workdir;               // Default: runs/pretrain (pretrain), runs/train (train)
   bool resume = false;               // Default: false
   int64_t trainers = 1;              // Default: 1 trainer process
@@ -131,18 +142,36 @@ int Finish(const char* name, const StatusOr<training::TrainRunResult>& r, bool j
 
 int RunTrain(const TrainCommandOptions& o) {
   InitLogging("train").IgnoreError();
-  if (o.store.empty()) {
-    std::fprintf(stderr, "glm train: --store DIR is required (a store made by glm pretrain)\n");
+  if (o.store.empty() == o.store_endpoint.empty()) {
+    std::fprintf(stderr,
+                 "glm train: give the samples as exactly one of --store DIR (a store made by glm pretrain) or "
+                 "--store-endpoint tcp://HOST:PORT (a storage server the pipeline fills)\n");
     return kExitUsage;
   }
   if (Status s = o.config.Validate(); !s.ok()) {
     std::fprintf(stderr, "glm train: %s\n", s.message().c_str());
     return kExitUsage;
   }
+  if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {
+    std::fprintf(stderr, "glm train: --rank %lld must be in [0, --world-size %lld)\n", static_cast<long long>(o.rank),
+                 static_cast<long long>(o.world_size));
+    return kExitUsage;
+  }
+  if (o.wait_for_data_s < 1) {
+    std::fprintf(stderr, "glm train: --wait-for-data-s must be at least 1\n");
+    return kExitUsage;
+  }
   InstallStopHandler();
   training::TrainRunOptions t;
   t.config = o.config;
   t.store_dir = o.store;
+  t.store_endpoint = o.store_endpoint;
+  t.keys_dir = o.keys;
+  t.wait_for_data_ms = o.wait_for_data_s * 1000;
+  t.rank = o.rank;
+  t.world_size = o.world_size;
+  t.rendezvous = o.rendezvous;
+  t.progress = !o.quiet;
   t.workdir = o.workdir.empty() ? "runs/train" : o.workdir;
   t.resume = o.resume;
   t.stop = &g_stop;
@@ -155,33 +184,16 @@ int RunPretrain(const TrainCommandOptions& o) {
     std::fprintf(stderr, "glm pretrain: %s\n", s.message().c_str());
     return kExitUsage;
   }
-  if (o.trainers != 1) {
-    std::fprintf(stderr, "glm pretrain: --trainers %lld: only one trainer process is wired up so far; use --trainers 1\n",
-                 static_cast<long long>(o.trainers));
-    return kExitUsage;
-  }
   InstallStopHandler();
-  const std::string workdir = o.workdir.empty() ? "runs/pretrain" : o.workdir;
-  auto say = [](const std::string& line) { std::fprintf(stderr, "glm pretrain: %s\n", line.c_str()); };
-  // (a) The store. In-process for now (--workers unused); the runtime
-  // pipeline replaces training::ProduceStore.
-  auto store = training::ProduceStore(o.config, workdir, say);
-  if (!store.ok()) {
-    std::fprintf(stderr, "glm pretrain: %s\n", store.status().message().c_str());
-    return store.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
-  }
-  if (g_stop.load()) {
-    std::fprintf(stderr, "glm pretrain: stopped before training\n");
-    return 130;
-  }
-  // (b) Train, (c) evaluate and infill.
-  training::TrainRunOptions t;
-  t.config = o.config;
-  t.store_dir = *store;
-  t.workdir = workdir;
-  t.resume = o.resume;
-  t.stop = &g_stop;
-  return Finish("glm pretrain", training::RunTraining(t), o.json);
+  LocalPretrainOptions p;
+  p.config = o.config;
+  p.workdir = o.workdir.empty() ? "runs/pretrain" : o.workdir;
+  p.resume = o.resume;
+  p.trainers = o.trainers;
+  p.workers = o.workers;
+  p.json = o.json;
+  p.dashboard = o.dashboard;
+  return RunLocalPretrain(p, &g_stop);
 }
 
 }  // namespace
@@ -191,7 +203,15 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
     auto opts = std::make_shared<TrainCommandOptions>();
     CLI::App* sub = app->add_subcommand("train", "Train GLM on the samples of an existing store, in this process");
     AddConfigOption(sub, "");
-    AddOption(sub, "store", &opts->store, "Sample store directory (made by glm pretrain)");
+    AddOption(sub, "store", &opts->store, "Sample store directory (made by glm pretrain), read-only");
+    AddOption(sub, "store-endpoint", &opts->store_endpoint,
+              "Storage server (glm store serve) the pipeline fills, tcp://HOST:PORT; missing samples are waited for");
+    AddOption(sub, "keys", &opts->keys, "Cluster keys directory (client.pub, client.secret, server.pub); \"\" = plain TCP");
+    AddOption(sub, "wait-for-data-s", &opts->wait_for_data_s, "Longest wait for the dataset manifest or a sample");
+    AddOption(sub, "rank", &opts->rank, "This trainer's data-parallel rank");
+    AddOption(sub, "world-size", &opts->world_size, "Data-parallel trainers in all");
+    AddOption(sub, "rendezvous", &opts->rendezvous, "HOST:PORT of the Gloo rendezvous store (rank 0 hosts it)");
+    AddFlag(sub, "quiet", &opts->quiet, "No progress lines (ranks other than 0)");
     AddOption(sub, "workdir", &opts->workdir, "Run directory: checkpoints, metrics.jsonl, eval.json (default runs/train)");
     AddFlag(sub, "resume", &opts->resume, "Continue from the latest checkpoint in the workdir");
     AddFlag(sub, "json", &opts->json, "Print the final evaluation as JSON");
@@ -207,8 +227,8 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
     AddConfigOption(sub, "");
     AddOption(sub, "workdir", &opts->workdir, "Run directory (default runs/pretrain)");
     AddFlag(sub, "resume", &opts->resume, "Continue from the latest checkpoint in the workdir");
-    AddOption(sub, "trainers", &opts->trainers, "Trainer processes (only 1 so far)");
-    AddOption(sub, "workers", &opts->workers, "Data worker processes (unused while the store is made in-process)");
+    AddOption(sub, "trainers", &opts->trainers, "Data-parallel trainer processes (Gloo); divides global-batch-size");
+    AddOption(sub, "workers", &opts->workers, "Data worker processes of the pipeline (1 cpu each)");
     AddFlag(sub, "json", &opts->json, "Print the final evaluation as JSON");
     AddConfigFlags(sub, &opts->config);
     registry->Add(sub, [opts, sub] {

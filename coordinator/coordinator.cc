@@ -31,6 +31,8 @@ std::string CorruptTaskId(int objective, uint32_t epoch, uint64_t begin) {
   return buf;
 }
 
+constexpr const char* kFinalizeTaskId = "finalize/0";
+
 std::string NoopTaskId(int64_t i) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "noop/%09" PRId64, i);
@@ -307,10 +309,14 @@ void Coordinator::AddTask(Task task, rocksdb::WriteBatch* batch) {
 }
 
 int64_t Coordinator::BatchPerObjective() const {
-  return job_.global_batch_size / static_cast<int64_t>(std::max<size_t>(1, objectives_.size()));
+  const int64_t n = static_cast<int64_t>(std::max<size_t>(1, objectives_.size()));
+  return (job_.global_batch_size + n - 1) / n;
 }
 
-int64_t Coordinator::TotalPerObjective() const { return samples_per_epoch_ * job_.epochs; }
+int64_t Coordinator::TotalPerObjective() const {
+  const int64_t total = samples_per_epoch_ * job_.epochs;
+  return job_.max_samples > 0 ? std::min(total, job_.max_samples) : total;
+}
 
 std::vector<ActorAssignment> Coordinator::FillActorsFor(const Node& node) const {
   std::vector<ActorAssignment> out;
@@ -321,7 +327,7 @@ std::vector<ActorAssignment> Coordinator::FillActorsFor(const Node& node) const 
     if (dead_fill_actors_.count(a.actor_id)) continue;
     a.kind = "pipeline";
     a.task_kinds = phase_ == "noop" ? std::vector<std::string>{"noop"}
-                                    : std::vector<std::string>{"tokenize", "corrupt"};
+                                    : std::vector<std::string>{"tokenize", "finalize", "corrupt"};
     out.push_back(std::move(a));
   }
   return out;
@@ -719,10 +725,44 @@ void Coordinator::Refill() {
       if (t.state != TaskState::kDone && t.state != TaskState::kDead) return;
       docs += t.output_count;
     }
-    samples_per_epoch_ = job_.samples_per_epoch > 0 ? job_.samples_per_epoch : static_cast<int64_t>(docs);
+    if (job_.finalize) {
+      phase_ = "finalize";
+      spdlog::info("tokenize phase done: {} documents; finalizing", docs);
+      Task t;
+      t.spec.id = kFinalizeTaskId;
+      t.spec.kind = "finalize";
+      rocksdb::WriteBatch batch;
+      AddTask(std::move(t), &batch);
+      PersistPipeline(&batch);
+      Write(&batch);
+    } else {
+      samples_per_epoch_ = job_.samples_per_epoch > 0 ? job_.samples_per_epoch : static_cast<int64_t>(docs);
+      phase_ = "corrupt";
+      spdlog::info("tokenize phase done: {} documents; {} samples per epoch per objective", docs,
+                   samples_per_epoch_);
+      PersistPipeline();
+    }
+  }
+  if (phase_ == "finalize") {
+    // One task; its output count is the epoch size (the glm executors: the
+    // training tokens over the sample length). Dead: nothing to corrupt, the
+    // job ends with the dead letter saying why.
+    auto it = tasks_.find(kFinalizeTaskId);
+    if (it == tasks_.end()) {
+      Task t;
+      t.spec.id = kFinalizeTaskId;
+      t.spec.kind = "finalize";
+      rocksdb::WriteBatch batch;
+      AddTask(std::move(t), &batch);
+      Write(&batch);
+      return;
+    }
+    if (it->second.state != TaskState::kDone && it->second.state != TaskState::kDead) return;
+    samples_per_epoch_ = it->second.state == TaskState::kDead ? 0
+                         : job_.samples_per_epoch > 0          ? job_.samples_per_epoch
+                                                               : static_cast<int64_t>(it->second.output_count);
     phase_ = "corrupt";
-    spdlog::info("tokenize phase done: {} documents; {} samples per epoch per objective", docs,
-                 samples_per_epoch_);
+    spdlog::info("finalize done: {} samples per epoch per objective", samples_per_epoch_);
     PersistPipeline();
   }
   // Corrupt phase: create tasks up to the back-pressure window.

@@ -50,10 +50,9 @@ Status JobOptions::Validate() const {
                                 objectives + "'");
   }
   GLM_RETURN_IF_ERROR(RequireAtLeast("global-batch-size", global_batch_size, static_cast<int64_t>(ids.size())));
-  if (global_batch_size % static_cast<int64_t>(ids.size()) != 0) {
-    return InvalidArgumentError(DescribeOption("global-batch-size") + " (" + std::to_string(global_batch_size) +
-                                ") must be divisible by the number of objectives (" +
-                                std::to_string(ids.size()) + ")");
+  GLM_RETURN_IF_ERROR(RequireAtLeast("max-samples", max_samples, 0));
+  if (finalize && executor != "glm") {
+    return InvalidArgumentError(DescribeOption("finalize") + " needs --executor glm (the test executors have no finalize task)");
   }
   if (params.find_first_of(" \t\n") != std::string::npos) {
     return InvalidArgumentError(DescribeOption("params") + " is key=value,key=value without spaces");
@@ -71,6 +70,8 @@ nlohmann::json JobOptions::ToJson() const {
           {"epochs", epochs},
           {"samples_per_epoch", samples_per_epoch},
           {"samples_per_task", samples_per_task},
+          {"max_samples", max_samples},
+          {"finalize", finalize},
           {"global_batch_size", global_batch_size},
           {"max_batches_ahead", max_batches_ahead},
           {"auto_consume", auto_consume},
@@ -90,6 +91,8 @@ StatusOr<JobOptions> JobOptions::FromJson(const nlohmann::json& j) {
     o.epochs = j.at("epochs");
     o.samples_per_epoch = j.at("samples_per_epoch");
     o.samples_per_task = j.at("samples_per_task");
+    o.max_samples = j.value("max_samples", int64_t{0});
+    o.finalize = j.value("finalize", false);
     o.global_batch_size = j.at("global_batch_size");
     o.max_batches_ahead = j.at("max_batches_ahead");
     o.auto_consume = j.at("auto_consume");
@@ -102,6 +105,20 @@ StatusOr<JobOptions> JobOptions::FromJson(const nlohmann::json& j) {
 }
 
 StatusOr<std::vector<std::string>> ListCorpusFiles(const std::string& corpus) {
+  if (corpus.find(',') != std::string::npos) {  // a list: the sorted union of its parts
+    std::vector<std::string> all;
+    std::stringstream parts(corpus);
+    std::string part;
+    while (std::getline(parts, part, ',')) {
+      if (part.empty()) continue;
+      GLM_ASSIGN_OR_RETURN(std::vector<std::string> files, ListCorpusFiles(part));
+      all.insert(all.end(), files.begin(), files.end());
+    }
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    if (all.empty()) return NotFoundError("corpus list '" + corpus + "' names no file");
+    return all;
+  }
   std::error_code ec;
   if (corpus.find_first_of("*?[") != std::string::npos) {  // a glob pattern: the files it matches
     glob_t g{};

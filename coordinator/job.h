@@ -41,10 +41,20 @@ struct JobOptions {
   // Samples per (objective, epoch); 0 = the number of documents the
   // tokenize phase produced. Default: 0.
   int64_t samples_per_epoch = 0;
+  // At most this many samples per objective in total, whatever the epochs
+  // (a trainer's step count needs no more); 0 = no cap. Default: 0.
+  int64_t max_samples = 0;
+  // true: a phase "finalize" runs between tokenize and corrupt: one task
+  // (kind "finalize", id "finalize/0") whose output count becomes
+  // samples_per_epoch when that is 0 (the glm executors split off the
+  // held-out documents, write the validation samples and the dataset
+  // manifest there). Default: false.
+  bool finalize = false;
   // Samples per corruption task. Default: 64.
   int64_t samples_per_task = 64;
-  // Samples per global batch, all objectives together (split equally, so
-  // divisible by the number of objectives). Default: 48.
+  // Samples per global batch, all objectives together; back-pressure counts
+  // ceil(global_batch_size / #objectives) samples of each objective per
+  // batch. Default: 48.
   int64_t global_batch_size = 48;
   // Back-pressure: production runs at most this many global batches past
   // the consumption cursor. Default: 8.

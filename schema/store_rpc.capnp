@@ -43,6 +43,12 @@ struct StoreRequest {
     finalizeDocuments @13 :Void;      # staged documents -> docs 0..N-1 in (shard, local) order and
                                       # the document index; idempotent (a marker records N)
     getDocumentLengths @14 :Void;     # the document index: tokens of each document
+    getMeta @15 :Text;                # the value of a meta key (NOT_FOUND if absent)
+    putMeta :group {                  # writes a meta key; only keys under "train/" (the
+                                      # dataset manifest the pipeline's finalize task writes)
+      key @16 :Text;
+      value @17 :Data;
+    }
   }
 }
 
@@ -56,6 +62,7 @@ struct StoreResponse {
     info @5 :InfoReply;           # getInfo
     count @6 :UInt64;             # stageDocuments: documents staged; finalizeDocuments: documents in the store
     lengths @7 :List(UInt64);     # getDocumentLengths: lengths[i] = tokens of document i
+    meta @8 :Data;                # getMeta: the value; putMeta answers count = 1
   }
 }
 

@@ -453,8 +453,37 @@ StatusOr<std::vector<Document>> StoreClient::GetDocuments(const std::vector<uint
   }));
   return docs;
 }
-Status StoreClient::PutMeta(std::string_view, std::string_view) { return Unsupported("write meta keys"); }
-StatusOr<std::string> StoreClient::GetMeta(std::string_view) { return Unsupported("read meta keys"); }
+Status StoreClient::PutMeta(std::string_view key, std::string_view value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ::capnp::MallocMessageBuilder builder(value.size() / 8 + key.size() / 8 + 64);
+  const uint64_t id = NextId();
+  auto g = NewRequest(&builder, id).initPutMeta();
+  g.setKey(std::string(key));
+  g.setValue(::capnp::Data::Reader(reinterpret_cast<const kj::byte*>(value.data()), value.size()));
+  return Call({{id, Flat(builder)}}, [&](size_t, const zmq::message_t& answer) {
+    return ReadAnswer(answer, 1 << 20, options_.endpoint, [&](cp::StoreResponse::Reader r) -> Status {
+      if (!r.isCount()) return DataLossError("storage server " + options_.endpoint + " did not confirm the meta write");
+      return Status::Ok();
+    });
+  });
+}
+
+StatusOr<std::string> StoreClient::GetMeta(std::string_view key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ::capnp::MallocMessageBuilder builder(key.size() / 8 + 64);
+  const uint64_t id = NextId();
+  NewRequest(&builder, id).setGetMeta(std::string(key));
+  std::string value;
+  GLM_RETURN_IF_ERROR(Call({{id, Flat(builder)}}, [&](size_t, const zmq::message_t& answer) {
+    return ReadAnswer(answer, options_.max_message_bytes / 8, options_.endpoint, [&](cp::StoreResponse::Reader r) -> Status {
+      if (!r.isMeta()) return DataLossError("storage server " + options_.endpoint + " did not send the meta value");
+      auto v = r.getMeta();
+      value.assign(reinterpret_cast<const char*>(v.begin()), v.size());
+      return Status::Ok();
+    });
+  }));
+  return value;
+}
 Status StoreClient::DeleteMeta(std::string_view) { return Unsupported("delete meta keys"); }
 StatusOr<std::vector<std::pair<std::string, std::string>>> StoreClient::ScanMeta(std::string_view) {
   return Unsupported("scan meta keys");

@@ -2,7 +2,8 @@
 // DEALER socket. Implements what trainers and corruption actors need:
 // samples by (objective, epoch, [begin, end)) and by keys, documents by id,
 // batched sample writes, document staging and finalising (the pipeline's
-// tokenize phase) and the document index. The meta key-value API and direct
+// tokenize phase), the document index, and GetMeta / PutMeta (PutMeta only
+// under kRemoteMetaPrefix "train/"). Deleting and scanning meta keys and direct
 // document writes are Unimplemented (those belong to the process that owns
 // the store).
 //

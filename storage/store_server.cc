@@ -243,6 +243,24 @@ zmq::message_t StoreServer::Handle(const zmq::message_t& request) {
         for (size_t i = 0; i < lengths.size(); ++i) list.set(static_cast<unsigned>(i), lengths[i]);
         return Status::Ok();
       }
+      case cp::StoreRequest::GET_META: {
+        GLM_ASSIGN_OR_RETURN(std::string value, store_->GetMeta(req.getGetMeta().cStr()));
+        start_response(value.size() / 8 + 64)
+            .setMeta(::capnp::Data::Reader(reinterpret_cast<const kj::byte*>(value.data()), value.size()));
+        return Status::Ok();
+      }
+      case cp::StoreRequest::PUT_META: {
+        auto g = req.getPutMeta();
+        const std::string key = g.getKey().cStr();
+        if (key.rfind(kRemoteMetaPrefix, 0) != 0) {
+          return InvalidArgumentError("meta key '" + key + "' is not writable over the wire (only keys under '" +
+                                      std::string(kRemoteMetaPrefix) + "')");
+        }
+        auto v = g.getValue();
+        GLM_RETURN_IF_ERROR(store_->PutMeta(key, std::string_view(reinterpret_cast<const char*>(v.begin()), v.size())));
+        start_response(64).setCount(1);
+        return Status::Ok();
+      }
       case cp::StoreRequest::GET_INFO: {
         auto info = start_response(64).initInfo();
         info.setFormatVersion(schema::kStoreFormatVersion);

@@ -72,6 +72,10 @@ struct StoreServerOptions {
   Status Validate() const;
 };
 
+// Meta keys a client may write (putMeta): the training dataset manifest
+// that the pipeline's finalize task writes (worker/dataset_manifest.h).
+inline constexpr const char* kRemoteMetaPrefix = "train/";
+
 class StoreServer {
  public:
   struct Counters {

@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include <zmq.hpp>
@@ -11,6 +12,7 @@
 #include "dataloader/tokenizer.h"
 #include "storage/store_client.h"
 #include "transport/keys.h"
+#include "worker/dataset_manifest.h"
 
 namespace glm::worker {
 namespace {
@@ -37,13 +39,21 @@ StatusOr<bool> ParseBool(const JobSpec& job, const std::string& key, bool fallba
   return InvalidArgumentError("job param " + key + "=" + v + " is not true or false");
 }
 
+// The finalized documents of a store, split into the documents training
+// samples come from and the held-out ones (job param heldout_every; 0 = none
+// held out).
+struct DocumentSplit {
+  std::shared_ptr<const dataloader::InMemoryDocumentSource> train;
+  std::shared_ptr<const dataloader::InMemoryDocumentSource> heldout;
+};
+
 // Shared per process: one ZeroMQ context, tokenizers by directory, document
 // sources by store endpoint.
 struct ProcessShared {
   std::mutex mutex;
   zmq::context_t context{1};
   std::map<std::string, std::shared_ptr<const GlmTokenizer>> tokenizers;
-  std::map<std::string, std::shared_ptr<const dataloader::InMemoryDocumentSource>> sources;
+  std::map<std::string, std::shared_ptr<const DocumentSplit>> sources;
 };
 
 ProcessShared& Shared() {
@@ -94,11 +104,13 @@ class GlmExecutor : public TaskExecutor {
       : store_(std::move(store)), tokenizer_(std::move(tokenizer)), corpus_(std::move(corpus)), samples_(samples) {}
   void set_delay_us(int64_t us) { delay_us_ = us; }
   void set_endpoint(std::string endpoint) { endpoint_ = std::move(endpoint); }
+  void set_job(JobSpec job) { job_ = std::move(job); }
 
   StatusOr<TaskResult> Run(const TaskSpec& task, const ExecutorContext& context) override {
     if (context.cancelled()) return AbortedError("worker is draining");
     if (task.kind == "tokenize") return Tokenize(task);
     if (task.kind == "corrupt") return Corrupt(task, context);
+    if (task.kind == "finalize") return Finalize();
     return InvalidArgumentError("the glm executors do not run task kind " + task.kind);
   }
 
@@ -113,30 +125,91 @@ class GlmExecutor : public TaskExecutor {
     return TaskResult{docs->size(), stats.bytes};
   }
 
-  Status EnsureFactory() {
-    if (factory_) return Status::Ok();
-    const std::string key = endpoint_ + "#" + std::to_string(store_->tokenizer_hash());
+  // The documents, finalized on the storage server (dense ids) and split,
+  // loaded once per process and store.
+  Status EnsureSources() {
+    if (split_) return Status::Ok();
+    GLM_ASSIGN_OR_RETURN(double heldout_every, ParseDouble(job_, "heldout_every", 0));
+    const std::string key = endpoint_ + "#" + std::to_string(store_->tokenizer_hash()) + "#" +
+                            std::to_string(static_cast<int64_t>(heldout_every));
     ProcessShared& s = Shared();
-    std::shared_ptr<const dataloader::InMemoryDocumentSource> source;
     {
       std::lock_guard<std::mutex> lock(s.mutex);
       auto it = s.sources.find(key);
-      if (it != s.sources.end()) source = it->second;
+      if (it != s.sources.end()) split_ = it->second;
     }
-    if (!source) {
-      // Every tokenize task is done before the first corrupt task is
-      // created, so the staged documents are complete.
-      GLM_ASSIGN_OR_RETURN(uint64_t n, store_->FinalizeDocuments());
-      std::vector<uint64_t> ids(n);
-      for (uint64_t i = 0; i < n; ++i) ids[i] = i;
-      GLM_ASSIGN_OR_RETURN(std::vector<Document> docs, store_->GetDocuments(ids));
-      source = std::make_shared<const dataloader::InMemoryDocumentSource>(std::move(docs));
-      std::lock_guard<std::mutex> lock(s.mutex);
-      s.sources.emplace(key, source);  // a racing thread's equal copy is simply dropped
+    if (split_) return Status::Ok();
+    // Every tokenize task is done before the first finalize or corrupt task
+    // is created, so the staged documents are complete.
+    GLM_ASSIGN_OR_RETURN(uint64_t n, store_->FinalizeDocuments());
+    std::vector<uint64_t> ids(n);
+    for (uint64_t i = 0; i < n; ++i) ids[i] = i;
+    GLM_ASSIGN_OR_RETURN(std::vector<Document> docs, store_->GetDocuments(ids));
+    auto split = std::make_shared<DocumentSplit>();
+    if (heldout_every > 0) {
+      auto parts = training::SplitHeldOut(std::move(docs), static_cast<int64_t>(heldout_every));
+      if (!parts.ok()) return FailedPreconditionError(parts.status().message());
+      split->train = std::make_shared<const dataloader::InMemoryDocumentSource>(std::move(parts->train));
+      split->heldout = std::make_shared<const dataloader::InMemoryDocumentSource>(std::move(parts->heldout));
+    } else {
+      split->train = std::make_shared<const dataloader::InMemoryDocumentSource>(std::move(docs));
+      split->heldout = std::make_shared<const dataloader::InMemoryDocumentSource>(std::vector<Document>());
     }
-    source_ = source;
-    factory_ = std::make_unique<dataloader::SampleFactory>(source_.get(), tokenizer_->vocab(), samples_);
+    std::lock_guard<std::mutex> lock(s.mutex);
+    split_ = s.sources.emplace(key, std::move(split)).first->second;  // a racing thread's equal copy wins
     return Status::Ok();
+  }
+
+  Status EnsureFactory() {
+    if (factory_) return Status::Ok();
+    GLM_RETURN_IF_ERROR(EnsureSources());
+    factory_ = std::make_unique<dataloader::SampleFactory>(split_->train.get(), tokenizer_->vocab(), samples_);
+    return Status::Ok();
+  }
+
+  // The dataset's description: the held-out split, the validation samples
+  // (from held-out documents only) and the manifest trainers read
+  // (worker/dataset_manifest.h). Output count: the epoch size, training
+  // tokens / seq_len. Idempotent: the same bytes under the same keys.
+  StatusOr<TaskResult> Finalize() {
+    GLM_RETURN_IF_ERROR(EnsureSources());
+    GLM_ASSIGN_OR_RETURN(double heldout_every, ParseDouble(job_, "heldout_every", 0));
+    GLM_ASSIGN_OR_RETURN(double validation, ParseDouble(job_, "validation_samples", 0));
+    GLM_ASSIGN_OR_RETURN(double epochs, ParseDouble(job_, "epochs", 1));
+    GLM_ASSIGN_OR_RETURN(double max_samples, ParseDouble(job_, "max_samples", 0));
+    std::array<bool, kNumObjectives> enabled = {false, false, false};
+    std::stringstream names(job_.Param("dataset_objectives", "blank:sentence:document"));
+    std::string name;
+    while (std::getline(names, name, ':')) {
+      bool known = false;
+      for (int o = 0; o < kNumObjectives; ++o) {
+        if (name == ObjectiveName(static_cast<Objective>(o))) enabled[o] = known = true;
+      }
+      if (!known) return InvalidArgumentError("job param dataset_objectives: unknown objective '" + name + "'");
+    }
+    training::DatasetManifest m;
+    m.tokenizer_dir = job_.Param("tokenizer");
+    m.heldout_every = static_cast<int64_t>(heldout_every);
+    m.fingerprint = job_.Param("fingerprint");
+    auto validation_samples = training::DescribeDataset(*split_->train, *split_->heldout, tokenizer_->vocab(), samples_,
+                                                        static_cast<int64_t>(validation), enabled, &m);
+    if (!validation_samples.ok()) return FailedPreconditionError(validation_samples.status().message());
+    uint64_t per_epoch = 0;
+    for (int o = 0; o < kNumObjectives; ++o) {
+      if (!enabled[o]) continue;
+      per_epoch = m.samples_per_epoch[o];
+      uint64_t total = per_epoch * static_cast<uint64_t>(epochs);
+      if (max_samples > 0) total = std::min<uint64_t>(total, static_cast<uint64_t>(max_samples));
+      m.stored_samples[o] = total;
+    }
+    const std::vector<Sample>& v = *validation_samples;
+    for (size_t i = 0; i < v.size(); i += 64) {
+      std::vector<Sample> part(v.begin() + static_cast<std::ptrdiff_t>(i),
+                               v.begin() + static_cast<std::ptrdiff_t>(std::min(v.size(), i + 64)));
+      GLM_RETURN_IF_ERROR(store_->PutSamples(part));
+    }
+    GLM_RETURN_IF_ERROR(store_->PutMeta(training::kDatasetMetaKey, m.ToJson()));
+    return TaskResult{per_epoch, 0};
   }
 
   StatusOr<TaskResult> Corrupt(const TaskSpec& task, const ExecutorContext& context) {
@@ -158,8 +231,9 @@ class GlmExecutor : public TaskExecutor {
   std::shared_ptr<const GlmTokenizer> tokenizer_;
   dataloader::CorpusOptions corpus_;
   dataloader::SampleOptions samples_;
-  std::shared_ptr<const dataloader::InMemoryDocumentSource> source_;
+  std::shared_ptr<const DocumentSplit> split_;
   std::unique_ptr<dataloader::SampleFactory> factory_;
+  JobSpec job_;
   int64_t delay_us_ = 0;
   std::string endpoint_;  // the storage server: names the shared document source
 };
@@ -210,9 +284,10 @@ void RegisterGlmExecutors(ExecutorRegistry* registry) {
     auto executor = std::make_unique<GlmExecutor>(std::move(store), std::move(tokenizer), std::move(corpus), samples);
     executor->set_delay_us(static_cast<int64_t>(delay_us));
     executor->set_endpoint(job.Param("store"));
+    executor->set_job(job);
     return std::unique_ptr<TaskExecutor>(std::move(executor));
   };
-  for (const char* kind : {"tokenize", "corrupt"}) registry->Register("glm", kind, factory);
+  for (const char* kind : {"tokenize", "finalize", "corrupt"}) registry->Register("glm", kind, factory);
 }
 
 }  // namespace glm::worker

@@ -1,5 +1,6 @@
 // Unit tests of model/: config presets and files, the GLM module (names,
 // init, sep mask, memory), batch collation, the loss and safetensors I/O.
+// AdamW is the trainer's (worker/trainer/optimizer.h, tests/worker/trainer).
 // Numerics against the reference implementation are in tests/golden/.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -9,7 +10,6 @@
 #include <fstream>
 #include <string>
 
-#include "model/adamw.h"
 #include "model/batch.h"
 #include "model/glm_config.h"
 #include "model/glm_model.h"
@@ -382,52 +382,6 @@ TEST(LossTest, BatchWithoutLossTokensGivesZeroLoss) {
   LossOutput out = ComputeLoss(m, b);
   EXPECT_EQ(out.loss.item<double>(), 0.0);
   EXPECT_EQ(out.tokens, 0);
-}
-
-// --- FusedAdamW ---
-
-TEST(FusedAdamWTest, MatchesLibTorchAdamW) {
-  torch::manual_seed(3);
-  torch::Tensor a = torch::randn({1000, 37}, torch::kFloat64).requires_grad_(true);
-  torch::Tensor b = a.detach().clone().requires_grad_(true);
-  FusedAdamWOptions o;
-  o.lr = 1e-2;
-  o.weight_decay = 0.1;
-  FusedAdamW fused({a}, o);
-  torch::optim::AdamW reference({b}, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps)
-                                         .weight_decay(o.weight_decay));
-  for (int step = 0; step < 4; ++step) {
-    torch::Tensor g = torch::randn({1000, 37}, torch::kFloat64);
-    a.mutable_grad() = g.clone();
-    b.mutable_grad() = g.clone();
-    fused.Step();
-    reference.step();
-  }
-  EXPECT_LT((a - b).abs().max().item<double>(), 1e-13);
-  EXPECT_GT((a - a.detach().clone().normal_()).abs().max().item<double>(), 0.1);  // a moved, not trivially equal
-  EXPECT_EQ(fused.steps()[0], 4);
-}
-
-TEST(FusedAdamWTest, ForModelSkipsDecayOnBiasesAndLayerNorms) {
-  GlmConfig c = TinyConfig();
-  GlmModel m(GlmModelOptions{c, 12});
-  FusedAdamWOptions o;
-  o.lr = 0.1;
-  o.weight_decay = 0.5;
-  FusedAdamW opt = FusedAdamW::ForModel(m, o);
-  auto params = m->named_parameters();
-  torch::NoGradGuard no_grad;
-  params["transformer.layers.0.mlp.dense_h_to_4h.bias"].fill_(1.0);
-  torch::Tensor w_before = params["word_embeddings.weight"].clone();
-  torch::Tensor ln_before = params["transformer.final_layernorm.weight"].clone();
-  for (auto& p : params) p.value().mutable_grad() = torch::zeros_like(p.value());
-  opt.Step();
-  // Zero gradients: only weight decay moves a parameter.
-  EXPECT_TRUE(torch::allclose(params["word_embeddings.weight"], w_before * 0.95));
-  EXPECT_TRUE(torch::equal(params["transformer.final_layernorm.weight"], ln_before));
-  EXPECT_EQ(params["transformer.layers.0.mlp.dense_h_to_4h.bias"].min().item<double>(), 1.0);
-  opt.ZeroGrad();
-  EXPECT_FALSE(params["word_embeddings.weight"].grad().defined());
 }
 
 // --- safetensors ---

@@ -120,7 +120,27 @@ TEST_F(StoreServerTest, PutsThroughTheServerAreAtomicBatches) {
       {schema::EncodeSample(MakeSyntheticSample(Objective::kDocument, 0, 2, 8), kHash), "12345678"});
   EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s;
   EXPECT_EQ(store_->GetSample({Objective::kDocument, 0, 2}).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(client->PutMeta("a", "b").code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(client->DeleteMeta("a").code(), StatusCode::kUnimplemented);
+}
+
+TEST_F(StoreServerTest, MetaKeysAreReadableAndOnlyTrainKeysWritableOverTheWire) {
+  StartServer();
+  auto client = Connect();
+  ASSERT_TRUE(store_->PutMeta("owner/key", "local value").ok());
+  auto got = client->GetMeta("owner/key");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "local value");
+  EXPECT_EQ(client->GetMeta("absent").status().code(), StatusCode::kNotFound);
+  // Only the training dataset's keys: a client must not overwrite what the
+  // store's owner keeps there (staging markers, the document index).
+  Status s = client->PutMeta("owner/key", "overwritten");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("train/"), std::string::npos) << s;
+  EXPECT_EQ(*store_->GetMeta("owner/key"), "local value");
+  const std::string manifest(70000, 'm');  // larger than one record, any bytes
+  ASSERT_TRUE(client->PutMeta("train/dataset", manifest).ok());
+  EXPECT_EQ(*store_->GetMeta("train/dataset"), manifest);
+  EXPECT_EQ(*client->GetMeta("train/dataset"), manifest);
 }
 
 TEST_F(StoreServerTest, MalformedRequestsAreAnsweredAndCountedAndServingGoesOn) {

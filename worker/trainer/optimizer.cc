@@ -59,6 +59,50 @@ AdamW::AdamW(std::vector<NamedParameter> params, AdamWOptions options)
   }
 }
 
+namespace {
+
+// The whole update of one parameter in one parallel pass over its elements
+// (p, g, m, v contiguous CPU tensors of one floating dtype; g may be
+// undefined = zero). LibTorch's element-wise ops take ~8 passes; on 2 CPU
+// cores that was 14% of a GLM-Base training step.
+void FusedUpdate(torch::Tensor& p, const torch::Tensor& g, torch::Tensor& m, torch::Tensor& v,
+                 double decay, double b1, double b2, double step_size, double bias_correction2_sqrt,
+                 double eps) {
+  const int64_t n = p.numel();
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "glm_fused_adamw", [&] {
+    scalar_t* pd = p.data_ptr<scalar_t>();
+    const scalar_t* gd = g.defined() ? g.data_ptr<scalar_t>() : nullptr;
+    scalar_t* md = m.data_ptr<scalar_t>();
+    scalar_t* vd = v.data_ptr<scalar_t>();
+    const auto c_decay = static_cast<scalar_t>(decay), c_b1 = static_cast<scalar_t>(b1),
+               c_1b1 = static_cast<scalar_t>(1 - b1), c_b2 = static_cast<scalar_t>(b2),
+               c_1b2 = static_cast<scalar_t>(1 - b2), c_step = static_cast<scalar_t>(step_size),
+               c_bc2 = static_cast<scalar_t>(bias_correction2_sqrt),
+               c_eps = static_cast<scalar_t>(eps);
+    at::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
+      for (int64_t j = begin; j < end; ++j) {
+        const scalar_t gj = gd != nullptr ? gd[j] : scalar_t(0);
+        const scalar_t mj = c_b1 * md[j] + c_1b1 * gj;
+        const scalar_t vj = c_b2 * vd[j] + c_1b2 * gj * gj;
+        md[j] = mj;
+        vd[j] = vj;
+        pd[j] = pd[j] * c_decay - c_step * mj / (std::sqrt(vj) / c_bc2 + c_eps);
+      }
+    });
+  });
+}
+
+bool CanFuse(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& m,
+             const torch::Tensor& v) {
+  auto ok = [&](const torch::Tensor& t) {
+    return t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == p.scalar_type();
+  };
+  const bool floating = p.scalar_type() == torch::kFloat32 || p.scalar_type() == torch::kFloat64;
+  return floating && ok(p) && ok(m) && ok(v) && (!g.defined() || ok(g));
+}
+
+}  // namespace
+
 void AdamW::Step(double lr) {
   torch::NoGradGuard no_grad;
   const int64_t t = step_count_ + 1;
@@ -71,13 +115,19 @@ void AdamW::Step(double lr) {
   for (size_t i = 0; i < params_.size(); ++i) {
     torch::Tensor& p = params_[i].tensor;
     torch::Tensor g = p.grad();
+    const bool decay = params_[i].decay && options_.weight_decay != 0;
+    if (options_.fused && CanFuse(p, g, exp_avg_[i], exp_avg_sq_[i])) {
+      FusedUpdate(p, g, exp_avg_[i], exp_avg_sq_[i], decay ? 1.0 - lr * options_.weight_decay : 1.0,
+                  b1, b2, step_size, bias_correction2_sqrt, options_.eps);
+      continue;
+    }
+    // Generic path (GPU, non-contiguous or reduced-precision tensors): the
+    // same update with LibTorch ops.
     if (!g.defined()) g = torch::zeros_like(p);
     exp_avg_[i].mul_(b1).add_(g, 1.0 - b1);
     exp_avg_sq_[i].mul_(b2).addcmul_(g, g, 1.0 - b2);
     torch::Tensor denom = (exp_avg_sq_[i].sqrt() / bias_correction2_sqrt).add_(options_.eps);
-    if (params_[i].decay && options_.weight_decay != 0) {
-      p.mul_(1.0 - lr * options_.weight_decay);
-    }
+    if (decay) p.mul_(1.0 - lr * options_.weight_decay);
     p.addcdiv_(exp_avg_[i], denom, -step_size);
   }
   step_count_ = t;

@@ -70,14 +70,31 @@ Status TrainerOptions::Validate() const {
   return Status::Ok();
 }
 
-// Loads this rank's micro batches, in order, from `first_step` up to (not
-// including) `until_step`, keeping at most `depth` ready.
+// Loads this rank's micro batches, in order, from `first_step` on, keeping at
+// most `depth` ready and never loading a step at or beyond the horizon;
+// ExtendHorizon() lets it continue (one thread for the whole run, so loading
+// the next step overlaps computing this one).
 class Trainer::Prefetcher {
  public:
   Prefetcher(BatchSource* source, const ObjectiveMixer* mixer, RankSlice slice, int64_t first_step,
-             int64_t until_step, int64_t depth, int64_t retries)
-      : source_(source), mixer_(mixer), slice_(std::move(slice)), depth_(depth), retries_(retries) {
-    thread_ = std::thread([this, first_step, until_step] { Loop(first_step, until_step); });
+             int64_t horizon, int64_t depth, int64_t retries)
+      : source_(source),
+        mixer_(mixer),
+        slice_(std::move(slice)),
+        depth_(depth),
+        retries_(retries),
+        horizon_(horizon) {
+    thread_ = std::thread([this, first_step] { Loop(first_step); });
+  }
+
+  // Allows loading steps up to (not including) `until_step`; never shrinks.
+  void ExtendHorizon(int64_t until_step) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (until_step <= horizon_) return;
+      horizon_ = until_step;
+    }
+    cv_.notify_all();
   }
 
   ~Prefetcher() {
@@ -99,8 +116,13 @@ class Trainer::Prefetcher {
   }
 
  private:
-  void Loop(int64_t first_step, int64_t until_step) {
-    for (int64_t step = first_step; step < until_step; ++step) {
+  void Loop(int64_t first_step) {
+    for (int64_t step = first_step;; ++step) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this, step] { return stop_ || step < horizon_; });
+        if (stop_) return;
+      }
       for (int64_t i = 0; i < slice_.num_micro_batches(); ++i) {
         MicroBatch batch;
         batch.step = step;
@@ -149,6 +171,7 @@ class Trainer::Prefetcher {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<StatusOr<MicroBatch>> queue_;
+  int64_t horizon_;  // guarded by mu_
   bool stop_ = false;
   std::thread thread_;
 };
@@ -202,6 +225,7 @@ double Trainer::WaitForSnapshot() {
 Status Trainer::Restore(const LoadedCheckpoint& checkpoint) {
   GLM_CHECK(optimizer_ != nullptr) << "Restore() before Init()";
   WaitForSnapshot();
+  prefetcher_.reset();  // it would continue from the old step
   const TrainerState& state = checkpoint.snapshot.state;
   if (state.global_batch_size != options_.geometry.global_batch_size) {
     return FailedPreconditionError("checkpoint " + checkpoint.path +
@@ -306,18 +330,16 @@ void Trainer::ZeroGrads() {
 
 Status Trainer::Run(int64_t until_step) {
   GLM_CHECK(comm_ != nullptr) << "Run() before Start()";
-  if (run_until_ != until_step) prefetcher_.reset();
   run_until_ = until_step;
   while (step_ < until_step) GLM_RETURN_IF_ERROR(TrainStep());
-  prefetcher_.reset();
   return Status::Ok();
 }
 
 Status Trainer::TrainStep() {
-  if (run_until_ <= step_) {  // called outside Run(): prefetch just this step
-    prefetcher_.reset();
-    run_until_ = step_ + 1;
-  }
+  // Inside Run(): prefetch up to its end. On its own: this step and the next,
+  // so a loop of TrainStep() loads step k + 1 while step k computes.
+  prefetch_until_ = run_until_ > step_ ? run_until_ : step_ + 2;
+  if (prefetcher_) prefetcher_->ExtendHorizon(prefetch_until_);
   for (int64_t attempt = 0; attempt <= options_.max_reconfigurations_per_step; ++attempt) {
     if (std::optional<Membership> m = membership_->PollChange(step_)) {
       spdlog::info("membership change at step {}: generation {}, rank {} of {}", step_,
@@ -345,7 +367,7 @@ Status Trainer::AttemptStep() {
   const auto start = Clock::now();
   if (!prefetcher_) {
     prefetcher_ =
-        std::make_unique<Prefetcher>(source_, &*mixer_, slice_, step_, run_until_,
+        std::make_unique<Prefetcher>(source_, &*mixer_, slice_, step_, prefetch_until_,
                                      options_.prefetch_micro_batches, options_.data_retries);
   }
   StepMetrics metrics;

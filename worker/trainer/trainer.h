@@ -194,9 +194,12 @@ class Trainer {
   // Joins `membership` and syncs state. has_state = false for a newcomer that
   // must receive everything from the group.
   Status Start(const Membership& membership, bool has_state = true);
-  // Trains until step() == until_step.
+  // Trains until step() == until_step, prefetching up to until_step.
   Status Run(int64_t until_step);
-  // One optimizer step, handling membership changes.
+  // One optimizer step, handling membership changes. Called in a loop, it
+  // keeps one prefetch thread that loads the next step's micro batches while
+  // this one computes (at most one step ahead, and at most
+  // prefetch_micro_batches micro batches held).
   Status TrainStep();
   // Checkpoints the state after the last completed step; rank 0 writes. With
   // async_checkpoint the tensors are copied and written on a background
@@ -240,7 +243,8 @@ class Trainer {
   std::unique_ptr<Prefetcher> prefetcher_;
   int64_t step_ = 0;
   bool has_state_ = true;
-  int64_t run_until_ = 0;
+  int64_t run_until_ = 0;       // the until_step of the last Run()
+  int64_t prefetch_until_ = 0;  // the prefetcher's horizon for this step
   std::shared_future<void> snapshot_taken_;
 };
 

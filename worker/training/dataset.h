@@ -15,8 +15,10 @@
 //     loss targets under that distribution (add-1/2 smoothing).
 //
 // ProduceStore is the in-process producer (tokenizer training, tokenizing,
-// the three objectives, RocksDB writes) behind one function, so that the
-// runtime pipeline (`glm pipeline`) can replace it.
+// the three objectives, RocksDB writes) behind one function: `glm pretrain`
+// makes its store with the runtime pipeline instead (coordinator, workers,
+// storage server; cmd/pretrain_cluster.cc), byte for byte the same samples;
+// ProduceStore stays as the in-process reference the tests compare with.
 //
 // Thread-safety: functions are reentrant; stores are thread-safe.
 #ifndef GLM_WORKER_TRAINING_DATASET_H_
@@ -25,46 +27,37 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "schema/records.h"
 #include "storage/sample_store.h"
+#include "worker/dataset_manifest.h"
 #include "worker/training/pretrain_config.h"
 
+namespace glm::dataloader {
+class GlmTokenizer;
+}
+
 namespace glm::training {
-
-inline constexpr const char* kDatasetMetaKey = "train/dataset";
-// The epoch number of validation samples (never reached by training).
-inline constexpr uint32_t kValidationEpoch = 0x7fffffffu;
-
-struct DatasetManifest {
-  int64_t format_version = 1;
-  std::string tokenizer_dir;     // absolute path of the tokenizer directory
-  int32_t seq_length = 0;
-  uint64_t data_seed = 0;
-  int64_t heldout_every = 0;
-  uint64_t train_documents = 0;
-  uint64_t heldout_documents = 0;
-  uint64_t train_tokens = 0;
-  std::array<uint64_t, kNumObjectives> samples_per_epoch = {0, 0, 0};
-  std::array<uint64_t, kNumObjectives> stored_samples = {0, 0, 0};
-  std::array<uint64_t, kNumObjectives> validation_samples = {0, 0, 0};
-  double unigram_entropy = 0;  // nats per token, training documents
-  std::array<double, kNumObjectives> unigram_cross_entropy = {0, 0, 0};  // nats per loss token
-  std::string fingerprint;     // of the data part of the config that made it
-
-  std::string ToJson() const;
-  static StatusOr<DatasetManifest> FromJson(const std::string& json);
-};
-
-// Reads the manifest; FailedPrecondition saying how to make one when absent.
-StatusOr<DatasetManifest> ReadDatasetManifest(storage::SampleStore& store);
 
 // What a config's data section and step count need from a store.
 std::string DataFingerprint(const PretrainConfig& config);
 
 using ProgressFn = std::function<void(const std::string& line)>;
+
+// The corpus spec's comma-separated paths/globs; relative ones are tried
+// against the working directory, then the checkout that holds the binary
+// (build/glm -> the repository root), so `build/glm pretrain` finds data/sotu.
+std::vector<std::string> ResolveCorpus(const std::string& spec);
+
+// The tokenizer in `dir` if it has config.vocab_size pieces, else one trained
+// there on the config's corpus.
+StatusOr<std::unique_ptr<dataloader::GlmTokenizer>> EnsureTokenizer(const PretrainConfig& config,
+                                                                   const std::string& dir,
+                                                                   const ProgressFn& progress);
 
 // Produces (or reuses, when its manifest has the same fingerprint and enough
 // samples) the store <workdir>/store and the tokenizer <workdir>/tokenizer

@@ -1,5 +1,7 @@
 #include "worker/training/seams.h"
 
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -24,9 +26,25 @@ Status StoreBatchSource::Load(trainer::MicroBatch* batch) {
            refs[j].index == refs[j - 1].index + 1) {
       ++j;
     }
-    GLM_ASSIGN_OR_RETURN(std::vector<Sample> run,
-                         store_->GetSampleRange(refs[i].objective, refs[i].epoch, refs[i].index,
-                                                refs[i].index + (j - i)));
+    auto read = [&] {
+      return store_->GetSampleRange(refs[i].objective, refs[i].epoch, refs[i].index, refs[i].index + (j - i));
+    };
+    StatusOr<std::vector<Sample>> got = read();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms_);
+    while (!got.ok() && got.status().code() == StatusCode::kNotFound && wait_ms_ > 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the pipeline is still producing them
+      got = read();
+    }
+    if (!got.ok() && got.status().code() == StatusCode::kNotFound && wait_ms_ > 0) {
+      return DeadlineExceededError("waited " + std::to_string(wait_ms_ / 1000) + " s for samples " +
+                                   std::string(ObjectiveName(refs[i].objective)) + "/" +
+                                   std::to_string(refs[i].epoch) + "/[" + std::to_string(refs[i].index) + ", " +
+                                   std::to_string(refs[i].index + (j - i)) +
+                                   ") that the pipeline has not produced; is it running? (glm status): " +
+                                   got.status().message());
+    }
+    GLM_ASSIGN_OR_RETURN(std::vector<Sample> run, std::move(got));
     if (run.size() != j - i) {
       return DataLossError("store returned " + std::to_string(run.size()) + " samples for a range of " +
                            std::to_string(j - i));

@@ -34,7 +34,12 @@ namespace glm::training {
 
 class StoreBatchSource : public trainer::BatchSource {
  public:
-  explicit StoreBatchSource(storage::SampleStore* store) : store_(store) {}
+  // wait_for_samples_ms > 0: a sample not (yet) in the store is waited for,
+  // polling, up to that long (a store the pipeline is still filling; the wait
+  // shows as the trainer's data wait), then DeadlineExceeded naming it.
+  // 0: a missing sample is an error at once.
+  explicit StoreBatchSource(storage::SampleStore* store, int64_t wait_for_samples_ms = 0)
+      : store_(store), wait_ms_(wait_for_samples_ms) {}
 
   // Fills tokens, position_ids, block_position_ids, sep, targets, loss_mask,
   // objective (model::Batch's tensors), loss_weight = loss-mask tokens and
@@ -44,6 +49,7 @@ class StoreBatchSource : public trainer::BatchSource {
 
  private:
   storage::SampleStore* store_;
+  int64_t wait_ms_;
 };
 
 // The loss seam: model must be the GlmModel the trainer was given.

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "dataloader/tokenizer.h"
 #include "dataloader/vocab.h"
@@ -15,6 +16,8 @@
 #include "model/loss.h"
 #include "model/torch_env.h"
 #include "storage/rocksdb_sample_store.h"
+#include "storage/store_client.h"
+#include "transport/keys.h"
 #include "worker/trainer/trainer.h"
 #include "worker/training/seams.h"
 
@@ -45,6 +48,63 @@ std::string TrainRunResult::ToJson() const {
 }
 
 namespace {
+
+// The samples: a local store read-only, or a storage server over CurveZMQ.
+StatusOr<std::unique_ptr<storage::SampleStore>> OpenSamples(const TrainRunOptions& o, zmq::context_t* context) {
+  if (!o.store_dir.empty()) {
+    storage::StoreOptions so;
+    so.path = o.store_dir;
+    so.mode = storage::OpenMode::kReadOnly;
+    GLM_ASSIGN_OR_RETURN(auto store, storage::RocksDbSampleStore::Open(so));
+    return std::unique_ptr<storage::SampleStore>(std::move(store));
+  }
+  storage::StoreClientOptions co;
+  co.endpoint = o.store_endpoint;
+  co.timeout_ms = 30000;
+  if (!o.keys_dir.empty()) {
+    GLM_ASSIGN_OR_RETURN(transport::ClientKeys keys, transport::LoadClientKeys(o.keys_dir));
+    co.curve_server_key = keys.server_public_z85;
+    co.curve_public_key = keys.client.public_z85;
+    co.curve_secret_key = keys.client.secret_z85;
+  }
+  // The server may still be starting (a cluster's pods start in any order).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.wait_for_data_ms);
+  for (;;) {
+    auto client = storage::StoreClient::Connect(context, co);
+    if (client.ok()) return std::unique_ptr<storage::SampleStore>(std::move(client).value());
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return UnavailableError("storage server " + o.store_endpoint + ": " + client.status().message());
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+// The dataset manifest; from a storage server, waited for while the
+// pipeline's finalize task has not written it yet.
+StatusOr<DatasetManifest> WaitForManifest(storage::SampleStore& store, const TrainRunOptions& o,
+                                          const std::function<void(const std::string&)>& say) {
+  if (o.store_endpoint.empty()) return ReadDatasetManifest(store);
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::milliseconds(o.wait_for_data_ms);
+  bool told = false;
+  for (;;) {
+    auto text = store.GetMeta(kDatasetMetaKey);
+    if (text.ok()) return DatasetManifest::FromJson(*text);
+    if (text.status().code() != StatusCode::kNotFound && text.status().code() != StatusCode::kDeadlineExceeded) {
+      return text.status();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return DeadlineExceededError("the storage server " + o.store_endpoint + " has no dataset manifest after " +
+                                   std::to_string(o.wait_for_data_ms / 1000) +
+                                   " s: is the pipeline running (glm status)? Its finalize task writes it");
+    }
+    if (!told) {
+      say("waiting for the pipeline to tokenize the corpus and write the dataset manifest");
+      told = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
 
 std::string FormatDuration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
@@ -161,17 +221,22 @@ StatusOr<InfillExample> InfillSample(model::GlmModel& model, const dataloader::G
 StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
   const PretrainConfig& c = o.config;
   GLM_RETURN_IF_ERROR(c.Validate());
-  if (o.store_dir.empty()) return InvalidArgumentError("--store is required");
+  if (o.store_dir.empty() == o.store_endpoint.empty()) {
+    return InvalidArgumentError("give the samples as exactly one of --store DIR or --store-endpoint tcp://HOST:PORT");
+  }
+  if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {
+    return InvalidArgumentError("--rank " + std::to_string(o.rank) + " is not in [0, --world-size " +
+                                std::to_string(o.world_size) + ")");
+  }
   if (o.workdir.empty()) return InvalidArgumentError("--workdir is required");
   auto say = [&](const std::string& line) {
     if (o.progress) std::fprintf(stderr, "%s\n", line.c_str());
   };
 
-  storage::StoreOptions so;
-  so.path = o.store_dir;
-  so.mode = storage::OpenMode::kReadOnly;
-  GLM_ASSIGN_OR_RETURN(auto store, storage::RocksDbSampleStore::Open(so));
-  GLM_ASSIGN_OR_RETURN(DatasetManifest manifest, ReadDatasetManifest(*store));
+  zmq::context_t zmq_context(1);
+  GLM_ASSIGN_OR_RETURN(std::unique_ptr<storage::SampleStore> store, OpenSamples(o, &zmq_context));
+  const std::string samples_from = o.store_dir.empty() ? "storage server " + o.store_endpoint : o.store_dir;
+  GLM_ASSIGN_OR_RETURN(DatasetManifest manifest, WaitForManifest(*store, o, say));
   GLM_ASSIGN_OR_RETURN(auto tokenizer, dataloader::GlmTokenizer::Load(manifest.tokenizer_dir));
   if (tokenizer->hash() != store->tokenizer_hash()) {
     return FailedPreconditionError("the tokenizer in " + manifest.tokenizer_dir +
@@ -219,8 +284,21 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
   std::error_code ec;
   fs::create_directories(o.workdir, ec);
   model::GlmModel net(model::GlmModelOptions{mc, c.seed});
-  StoreBatchSource source(store.get());
+  StoreBatchSource source(store.get(), o.store_endpoint.empty() ? 0 : o.wait_for_data_ms);
   trainer::CommunicatorOptions co;
+  std::unique_ptr<trainer::StoreServer> rendezvous_store;
+  if (o.world_size > 1) {
+    const size_t colon = o.rendezvous.rfind(':');
+    if (colon == std::string::npos) return InvalidArgumentError("--rendezvous must be HOST:PORT, got " + o.rendezvous);
+    co.store_host = o.rendezvous.substr(0, colon);
+    co.port = std::atoi(o.rendezvous.c_str() + colon + 1);
+    if (co.port <= 0) return InvalidArgumentError("--rendezvous must be HOST:PORT, got " + o.rendezvous);
+    co.bind_host = co.store_host == "127.0.0.1" || co.store_host == "localhost" ? "127.0.0.1" : "0.0.0.0";
+    co.timeout_ms = 120000;  // a peer may still be loading LibTorch or waiting for data
+    if (o.rank == 0) {
+      GLM_ASSIGN_OR_RETURN(rendezvous_store, trainer::StoreServer::Start(co.port, co.timeout_ms));
+    }
+  }
   trainer::RendezvousCommunicatorFactory communicators(co);  // world size 1: local
   trainer::StaticMembership membership;
   trainer::CheckpointOptions cko;
@@ -238,6 +316,7 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
   int64_t run_start_step = 0;
   auto progress = [&](const trainer::StepMetrics& m) {
     losses.push_back(m.loss);
+    if (o.on_step) o.on_step(m);
     if (!o.progress) return;
     const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
     const int64_t done = m.step - run_start_step;
@@ -272,21 +351,21 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
       return latest.status();
     }
   }
-  GLM_RETURN_IF_ERROR(t.Start(trainer::Membership{}));
+  trainer::Membership me;
+  me.rank = o.rank;
+  me.world_size = o.world_size;
+  GLM_RETURN_IF_ERROR(t.Start(me));
   run_start_step = result.start_step = t.step();
   say("training preset " + c.model_preset + " (" + std::to_string(mc.NumParameters()) + " parameters, vocab " +
-      std::to_string(mc.vocab_size) + ") on " + o.store_dir + " for " + std::to_string(c.max_steps) + " steps");
+      std::to_string(mc.vocab_size) + ") on " + samples_from + " for " + std::to_string(c.max_steps) + " steps");
   while (t.step() < c.max_steps) {
     if ((o.stop != nullptr && o.stop->load()) || (o.stop_at_step > 0 && t.step() >= o.stop_at_step)) {
       result.stopped = true;
       break;
     }
-    // Run(step + 1), not TrainStep(): the trainer core's TrainStep() on its
-    // own never extends the prefetcher's horizon past the first step (it
-    // hangs on the second; reported to the lead). Run() restarts the
-    // prefetch thread per call, so data loading does not overlap across
-    // steps; data_wait_ms in metrics.jsonl shows the cost.
-    GLM_RETURN_IF_ERROR(t.Run(t.step() + 1));
+    // TrainStep() keeps one prefetch thread loading the next step while this
+    // one computes.
+    GLM_RETURN_IF_ERROR(t.TrainStep());
   }
   if (o.progress && tty) std::fprintf(stderr, "\n");
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -308,6 +387,7 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
         " (continue with --resume)");
     return result;
   }
+  if (o.rank != 0) return result;  // rank 0 evaluates
 
   GLM_ASSIGN_OR_RETURN(result.eval, EvaluateHeldOut(net, *store, manifest, c.micro_batch_size));
   const uint64_t examples = std::min<uint64_t>(static_cast<uint64_t>(c.infill_examples),

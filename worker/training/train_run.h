@@ -18,6 +18,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "storage/sample_store.h"
 #include "worker/training/dataset.h"
 #include "worker/training/pretrain_config.h"
+#include "worker/trainer/trainer.h"
 
 namespace glm::dataloader {
 class GlmTokenizer;
@@ -36,7 +38,22 @@ namespace glm::training {
 
 struct TrainRunOptions {
   PretrainConfig config;
-  std::string store_dir;   // Required: a RocksDbSampleStore with a dataset manifest
+  // The samples: exactly one of
+  std::string store_dir;       // a RocksDbSampleStore directory with a dataset manifest (read-only), or
+  std::string store_endpoint;  // a storage server (`glm store serve`) the pipeline is filling: the
+                               // manifest and samples not yet there are waited for
+  std::string keys_dir;        // Default: "" = plain TCP. Cluster keys (client.*, server.pub) for the
+                               // storage server
+  int64_t wait_for_data_ms = 600000;  // Default: 10 min. Longest wait for the manifest or one sample
+  // Data parallel (Gloo): rank 0 hosts the rendezvous store on the port of
+  // `rendezvous` ("host:port") and writes checkpoints, eval.json; every rank
+  // writes metrics.jsonl into its own workdir.
+  int64_t rank = 0;            // Default: 0
+  int64_t world_size = 1;      // Default: 1
+  std::string rendezvous = "127.0.0.1:29500";  // Default: 127.0.0.1:29500 (world size > 1 only)
+  // Called after every step with its metrics (e.g. reports to the
+  // coordinator). Default: none.
+  std::function<void(const trainer::StepMetrics&)> on_step;
   std::string workdir;     // Required: the run directory
   bool resume = false;     // Default: false: start from the latest checkpoint in workdir
   bool progress = true;    // Default: true: progress lines on stderr

@@ -13,9 +13,11 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -215,6 +217,35 @@ TEST(AdamWTest, ZeroLearningRateFirstStepAdvancesMomentsButNotParameters) {
   double m_norm = 0;
   for (const auto& [name, t] : opt.StateTensors()) m_norm += t.abs().sum().item<double>();
   EXPECT_GT(m_norm, 0.0);
+}
+
+// The one-pass CPU update and the LibTorch-ops path (taken for
+// non-contiguous tensors, GPU and half precision) give the same result,
+// with and without a gradient (none = zero).
+TEST(AdamWTest, FusedAndGenericUpdatesAgree) {
+  torch::manual_seed(11);
+  torch::Tensor base = torch::randn({7, 5}, torch::kFloat64);
+  torch::Tensor fused = base.clone().requires_grad_(true);                 // contiguous: fused
+  torch::Tensor generic = base.t().contiguous().t().requires_grad_(true);  // column-major: generic
+  ASSERT_FALSE(generic.is_contiguous());
+  torch::Tensor no_grad = base.clone().requires_grad_(true);  // never gets a gradient
+  torch::Tensor zero_grad = base.clone().requires_grad_(true);
+  AdamWOptions options{.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1};
+  AdamW a({{"w", fused, true}, {"n", no_grad, true}}, options);
+  AdamW b({{"w", generic, true}, {"n", zero_grad, true}}, options);
+  for (int step = 0; step < 4; ++step) {
+    torch::Tensor g = torch::randn({7, 5}, torch::kFloat64);
+    fused.mutable_grad() = g.clone();
+    generic.mutable_grad() = g.t().contiguous().t();
+    zero_grad.mutable_grad() = torch::zeros_like(g);
+    a.Step(1e-2);
+    b.Step(1e-2);
+  }
+  EXPECT_LT((fused - generic).abs().max().item<double>(), 1e-14);
+  EXPECT_LT((no_grad - zero_grad).abs().max().item<double>(), 1e-14);
+  EXPECT_GT((fused - base).abs().max().item<double>(), 1e-3);  // it moved
+  EXPECT_LT((no_grad - base * std::pow(1 - 1e-3, 4)).abs().max().item<double>(),
+            1e-14);  // decay only
 }
 
 TEST(AdamWTest, LoadStateRejectsMissingOrMisshapenTensors) {
@@ -499,6 +530,107 @@ TEST(TrainerTest, RetriesTransientDataFailuresAndCopiesExtraFilesIntoCheckpoints
   EXPECT_EQ(loaded->snapshot.state.consumed, trainer.mixer().ConsumedAfter(2));
   EXPECT_EQ(FileBytes(loaded->path + "/tokenizer.model"), "fake tokenizer");
   fs::remove_all(dir);
+}
+
+// Fails the whole test binary if not disarmed within `timeout`: a hang then
+// fails fast with a message instead of blocking CI until its global timeout.
+class Watchdog {
+ public:
+  Watchdog(std::chrono::seconds timeout, std::string what) : what_(std::move(what)) {
+    thread_ = std::thread([this, timeout] {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!cv_.wait_for(lock, timeout, [this] { return done_; })) {
+        std::fprintf(stderr, "watchdog: %s did not finish in time (hang)\n", what_.c_str());
+        std::_Exit(1);
+      }
+    });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::string what_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// Records the highest step whose micro batch was loaded.
+class RecordingSource : public BatchSource {
+ public:
+  Status Load(MicroBatch* batch) override {
+    Status s = inner_.Load(batch);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      max_step_ = std::max(max_step_, batch->step);
+    }
+    cv_.notify_all();
+    return s;
+  }
+  // True once a micro batch of `step` (or later) was loaded within `timeout`.
+  bool WaitForStep(int64_t step, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return max_step_ >= step; });
+  }
+  int64_t max_step() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_step_;
+  }
+  SyntheticSource inner_;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t max_step_ = -1;
+};
+
+TEST(TrainerTest, TrainStepLoopPrefetchesTheNextStepAndMatchesRun) {
+  Watchdog watchdog(std::chrono::seconds(60), "TrainStepLoopPrefetchesTheNextStepAndMatchesRun");
+  torch::set_num_threads(1);
+  RendezvousCommunicatorFactory factory(CommunicatorOptions{});
+  StaticMembership membership;
+
+  TinyNet net = MakeNet(5);
+  RecordingSource source;
+  CollectingSink sink;
+  Trainer trainer(TinyOptions(), net.ptr(), &source, TinyLoss, &factory, &membership, &sink,
+                  nullptr);
+  ASSERT_TRUE(trainer.Init().ok());
+  ASSERT_TRUE(trainer.Start(Membership{}).ok());
+  ASSERT_TRUE(trainer.TrainStep().ok());
+  // Between two TrainStep() calls the next step is already being loaded...
+  EXPECT_TRUE(source.WaitForStep(1, std::chrono::seconds(10)))
+      << "TrainStep() did not prefetch step 1 after step 0";
+  // ...but no further: the lookahead is one step.
+  EXPECT_LE(source.max_step(), 1);
+  for (int i = 1; i < 3; ++i)
+    ASSERT_TRUE(trainer.TrainStep().ok()) << "TrainStep() number " << i + 1;
+  ASSERT_TRUE(trainer.Run(5).ok());  // Run() after TrainStep() continues the same prefetch
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(trainer.TrainStep().ok());
+  EXPECT_EQ(trainer.step(), 7);
+  ASSERT_EQ(sink.steps.size(), 7u);
+  for (size_t i = 0; i < sink.steps.size(); ++i)
+    EXPECT_EQ(sink.steps[i].step, static_cast<int64_t>(i) + 1);
+  EXPECT_LE(source.max_step(), 7);
+
+  // The same data in the same order as one Run(7): bit-identical weights.
+  TinyNet ref_net = MakeNet(5);
+  SyntheticSource ref_source;
+  Trainer ref(TinyOptions(), ref_net.ptr(), &ref_source, TinyLoss, &factory, &membership, nullptr,
+              nullptr);
+  ASSERT_TRUE(ref.Init().ok());
+  ASSERT_TRUE(ref.Start(Membership{}).ok());
+  ASSERT_TRUE(ref.Run(7).ok());
+  auto a = net->named_parameters();
+  auto b = ref_net->named_parameters();
+  for (const auto& p : a) EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << p.key();
 }
 
 TEST(TrainerTest, RestoreRejectsADifferentGlobalBatch) {
