@@ -93,7 +93,7 @@ ClusterStatus ClusterStatusFromCoordinatorJson(const nlohmann::json& j, int64_t 
   // Stages in pipeline order, then any other task kind.
   const nlohmann::json& tasks = Obj(j, "tasks");
   std::vector<std::string> kinds;
-  for (const char* known : {"tokenize", "corrupt", "noop"}) {
+  for (const char* known : {"tokenize", "finalize", "corrupt", "noop"}) {
     if (tasks.contains(known)) kinds.push_back(known);
   }
   for (const auto& [kind, counts] : tasks.items()) {

@@ -40,8 +40,11 @@ struct HttpServerOptions {
   std::string address = "127.0.0.1";
   // TCP port. Default: 8265 (as Ray's dashboard); 0 picks a free port.
   int port = 8265;
-  // Worker threads serving requests. Default: 2.
-  int num_threads = 2;
+  // Worker threads serving requests. A browser opens up to 6 connections
+  // at once and each keep-alive connection holds a thread, so fewer threads
+  // make the page's parallel asset loads wait (on a loaded machine they were
+  // seen to fail with empty responses). Default: 8.
+  int num_threads = 8;
   // How often the dashboard page polls /api/status. Default: 1000 ms.
   int poll_interval_ms = 1000;
 
