@@ -965,8 +965,12 @@ void Coordinator::AddObservabilityJson(int64_t now, nlohmann::json* out) const {
     planned["tokenize"] = tokenize;
   }
   if (phase_ == "corrupt" && samples_per_epoch_ > 0 && job_.samples_per_task > 0) {
-    const int64_t per_epoch = (samples_per_epoch_ + job_.samples_per_task - 1) / job_.samples_per_task;
-    planned["corrupt"] = per_epoch * job_.epochs * static_cast<int64_t>(objectives_.size());
+    const int64_t spt = job_.samples_per_task;
+    const int64_t total = TotalPerObjective();  // epochs, capped by max_samples
+    const int64_t per_epoch = (samples_per_epoch_ + spt - 1) / spt;
+    const int64_t rest = total % samples_per_epoch_;
+    const int64_t per_objective = total / samples_per_epoch_ * per_epoch + (rest + spt - 1) / spt;
+    planned["corrupt"] = per_objective * static_cast<int64_t>(objectives_.size());
   }
   if (phase_ == "noop") planned["noop"] = job_.noop_tasks;
   j["tasks_planned"] = planned;

@@ -157,6 +157,23 @@ TEST_F(TrainerReportTest, StatusJsonKeepsTheLatestReportPerTrainerCheckpointsAnd
   EXPECT_EQ(j["consumed_step"], 1);
 }
 
+TEST_F(TrainerReportTest, TasksPlannedCountsEveryCorruptTaskUpToTheSampleCap) {
+  job_.epochs = 3;
+  job_.max_samples = 125;  // one full epoch of 100 + 25: 10 + 3 tasks per objective
+  auto c = Open(&clock_);
+  EXPECT_EQ(c->StatusJson()["tasks_planned"], nlohmann::json({{"tokenize", 3}}));
+  c->Register("n1", Resources{1, 0, 0}, "h", 1);
+  for (int i = 0; i < 3; ++i) {
+    LeaseResult r = c->Lease("n1", "a", {"tokenize"});
+    ASSERT_EQ(r.kind, LeaseResult::kTask);
+    c->TaskDone("n1", r.task.id, r.task.lease_id, 5, 100);
+  }
+  c->Tick();
+  nlohmann::json j = c->StatusJson();
+  ASSERT_EQ(j["phase"], "corrupt") << j.dump();
+  EXPECT_EQ(j["tasks_planned"]["corrupt"], 2 * 13);
+}
+
 TEST_F(TrainerReportTest, ReportsSinceReturnsNewReportsInOrderAndTheLogIsBounded) {
   auto c = Open(&clock_);
   for (int64_t s = 1; s <= 3; ++s) ASSERT_TRUE(c->ReportTrainer(MakeReport(s)).ok());

@@ -106,7 +106,7 @@ TEST(DashboardBrowserTest, LossChartFillsAndNodeTableListsNodesWithoutConsoleErr
 }
 
 // Issue 10's end-to-end check: `glm pretrain --config configs/tiny.yaml
-// --workdir W --dashboard 127.0.0.1:0` starts its coordinator with --http and
+// --workdir W --max-steps 120 --dashboard 127.0.0.1:0` starts its coordinator with --http and
 // writes the dashboard's URL to W/dashboard.url; the page must show the
 // run's loss curve and its nodes while it trains, without console errors;
 // then the run finishes normally. Skipped (with the reason) while `glm
@@ -132,8 +132,11 @@ TEST(DashboardBrowserTest, RealPretrainShowsItsLossCurveAndNodesLive) {
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
+    // 120 steps (~30 s here) instead of tiny's 40 (~10 s): the run must
+    // outlive Chromium's start-up on a loaded machine, or the page would
+    // find the coordinator already gone.
     ::execl(glm.c_str(), glm.c_str(), "pretrain", "--config", "configs/tiny.yaml", "--workdir", workdir.c_str(),
-            "--dashboard", "127.0.0.1:0", static_cast<char*>(nullptr));
+            "--max-steps", "120", "--dashboard", "127.0.0.1:0", static_cast<char*>(nullptr));
     ::_exit(127);
   }
   auto slurp = [](const std::string& path) {
