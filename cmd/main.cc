@@ -21,6 +21,10 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry);
 // cmd/interop.cc: glm export and glm import (HuggingFace THUDM/glm layout).
 void RegisterExportCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterImportCommand(CLI::App* app, CommandRegistry* registry);
+// cmd/infill.cc, cmd/eval.cc, cmd/finetune.cc: using a trained model.
+void RegisterInfillCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterEvalCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterFinetuneCommand(CLI::App* app, CommandRegistry* registry);
 }  // namespace glm::cmd
 
 namespace {
@@ -31,7 +35,7 @@ bool NeedsFastBlas(int argc, char** argv) {
   if (argc < 2) return false;
   std::string command = argv[1];
   for (const char* light : {"coordinator", "keys", "status", "store", "tokenizer", "corrupt",
-                            "pipeline", "plot", "checkpoint", "--help", "-h"}) {
+                            "pipeline", "plot", "checkpoint", "export", "import", "--help", "-h"}) {
     if (command == light) return false;
   }
   return true;
@@ -67,12 +71,9 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterStoreServeCommand(&app, &registry);
   glm::cmd::RegisterTokenizerCommand(&app, &registry);
   glm::cmd::RegisterCorruptCommand(&app, &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "infill", "Fill [MASK]/[sMASK]/[gMASK] blanks in text",
-                                   &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "eval", "Zero-shot perplexity and cloze accuracy",
-                                   &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "finetune", "Cloze fine-tuning from a checkpoint",
-                                   &registry);
+  glm::cmd::RegisterInfillCommand(&app, &registry);
+  glm::cmd::RegisterEvalCommand(&app, &registry);
+  glm::cmd::RegisterFinetuneCommand(&app, &registry);
   glm::cmd::RegisterExportCommand(&app, &registry);
   glm::cmd::RegisterImportCommand(&app, &registry);
   glm::cmd::RegisterPlotCommand(&app, &registry);

@@ -54,6 +54,7 @@ struct TrainCommandOptions {
   int64_t rank = 0;                  // Default: 0
   int64_t world_size = 1;            // Default: 1
   std::string rendezvous = "127.0.0.1:29500";  // Default: 127.0.0.1:29500
+  std::string gloo_host;             // Default: "" = the address that routes to the rendezvous host
   bool quiet = false;                // Default: false: progress lines on stderr
   std::string dashboard;             // Default: "" (pretrain: the coordinator's HTTP address)
   std::string workdir;               // Default: runs/pretrain (pretrain), runs/train (train)
@@ -177,6 +178,7 @@ int RunTrain(const TrainCommandOptions& o) {
   t.rank = o.rank;
   t.world_size = o.world_size;
   t.rendezvous = o.rendezvous;
+  t.gloo_host = o.gloo_host;
   t.progress = !o.quiet;
   t.workdir = o.workdir.empty() ? "runs/train" : o.workdir;
   t.resume = o.resume;
@@ -269,6 +271,8 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
     AddOption(sub, "rank", &opts->rank, "This trainer's data-parallel rank");
     AddOption(sub, "world-size", &opts->world_size, "Data-parallel trainers in all");
     AddOption(sub, "rendezvous", &opts->rendezvous, "HOST:PORT of the Gloo rendezvous store (rank 0 hosts it)");
+    AddOption(sub, "gloo-host", &opts->gloo_host,
+              "Address other trainers reach this one at (\"\" = the local address routing to the rendezvous host)");
     AddFlag(sub, "quiet", &opts->quiet, "No progress lines (ranks other than 0)");
     AddOption(sub, "workdir", &opts->workdir, "Run directory: checkpoints, metrics.jsonl, eval.json (default runs/train)");
     AddFlag(sub, "resume", &opts->resume, "Continue from the latest checkpoint in the workdir");

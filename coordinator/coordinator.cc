@@ -776,7 +776,7 @@ void Coordinator::Refill() {
       int64_t g = next_g_[s];
       uint32_t epoch = static_cast<uint32_t>(g / samples_per_epoch_);
       int64_t begin = g % samples_per_epoch_;
-      int64_t end = std::min(begin + job_.samples_per_task, samples_per_epoch_);
+      int64_t end = std::min({begin + job_.samples_per_task, samples_per_epoch_, begin + (total - g)});
       Task t;
       t.spec.id = CorruptTaskId(objectives_[s], epoch, static_cast<uint64_t>(begin));
       t.spec.kind = "corrupt";

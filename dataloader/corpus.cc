@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <string>
+#include <utility>
 
 #include "common/options.h"
 #include "dataloader/hash.h"
@@ -305,6 +307,28 @@ bool RecordText(const nlohmann::json& record, const std::string& field, std::str
   return true;
 }
 
+// True when `bytes` has a byte outside ASCII (only then can UTF-8 be invalid).
+bool HasHighBytes(std::string_view bytes) {
+  for (char c : bytes) {
+    if (static_cast<unsigned char>(c) >= 0x80) return true;
+  }
+  return false;
+}
+
+// Where a chunk's trailing, possibly incomplete UTF-8 sequence starts (the
+// bytes from there on wait for the next chunk); `bytes.size()` if it ends on
+// a complete sequence or an invalid byte (which repair replaces anyway).
+size_t CompleteUtf8Prefix(std::string_view bytes) {
+  const size_t n = bytes.size();
+  for (size_t back = 1; back <= 3 && back <= n; ++back) {
+    const unsigned char c = static_cast<unsigned char>(bytes[n - back]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return need > back ? n - back : n;
+  }
+  return n;
+}
+
 Status ReadJsonl(ByteSource* source, ReadContext* ctx) {
   std::vector<char> chunk(kChunkBytes);
   std::string line;
@@ -315,11 +339,23 @@ Status ReadJsonl(ByteSource* source, ReadContext* ctx) {
     if (too_long) {
       ++ctx->stats->lines_too_long;
     } else if (HasText(line.data(), line.size())) {
+      // Invalid UTF-8 (which the JSON parser refuses) is replaced by U+FFFD
+      // first; it never touches JSON's ASCII structure.
+      CleanTextCounts repaired;
+      if (HasHighBytes(line)) {
+        std::string clean;
+        CleanText(line, /*normalize_punctuation=*/false, &clean, &repaired);
+        if (repaired.invalid_utf8 > 0) line.swap(clean);
+      }
       nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       std::string text;
       if (record.is_discarded() || !RecordText(record, ctx->options.text_field, &text)) {
         ++ctx->stats->malformed_skipped;
       } else {
+        if (repaired.invalid_utf8 > 0) {
+          ctx->stats->invalid_utf8 += repaired.invalid_utf8;
+          ++ctx->stats->documents_repaired;
+        }
         GLM_RETURN_IF_ERROR(ctx->sink->Emit(text, ctx->name + ":" + std::to_string(line_no)));
       }
     }
@@ -375,28 +411,61 @@ class SourceStreamBuf : public std::streambuf {
   SourceStreamBuf(ByteSource* source, ReadContext* ctx) : source_(source), ctx_(ctx), buf_(kChunkBytes) {}
   bool failed() const { return failed_; }
   bool binary() const { return binary_; }
+  // Invalid UTF-8 sequences replaced so far (the JSON parser refuses them).
+  uint64_t invalid_utf8() const { return invalid_utf8_; }
 
  protected:
   int_type underflow() override {
     if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
-    const int64_t k = source_->Read(buf_.data(), buf_.size());
-    if (k < 0) failed_ = true;
-    if (k <= 0) return traits_type::eof();
-    if (first_ && ctx_->check_binary &&
-        LooksBinary(std::string_view(buf_.data(), std::min<size_t>(k, kBinaryProbeBytes)))) {
-      binary_ = true;
-      return traits_type::eof();
+    while (true) {
+      const int64_t k = source_->Read(buf_.data(), buf_.size());
+      if (k < 0) failed_ = true;
+      if (k <= 0) {
+        if (carry_.empty()) return traits_type::eof();
+        Repair(std::exchange(carry_, std::string()));  // a truncated last character
+        break;
+      }
+      if (first_ && ctx_->check_binary &&
+          LooksBinary(std::string_view(buf_.data(), std::min<size_t>(k, kBinaryProbeBytes)))) {
+        binary_ = true;
+        return traits_type::eof();
+      }
+      first_ = false;
+      ctx_->stats->bytes += static_cast<uint64_t>(k);
+      std::string_view chunk(buf_.data(), static_cast<size_t>(k));
+      if (carry_.empty() && !HasHighBytes(chunk)) {
+        setg(buf_.data(), buf_.data(), buf_.data() + k);
+        return traits_type::to_int_type(*gptr());
+      }
+      // Non-ASCII: repair invalid UTF-8, holding back a character that
+      // continues in the next chunk.
+      std::string bytes = std::exchange(carry_, std::string());
+      bytes.append(chunk);
+      const size_t keep = CompleteUtf8Prefix(bytes);
+      carry_ = bytes.substr(keep);
+      bytes.resize(keep);
+      if (bytes.empty()) continue;
+      Repair(std::move(bytes));
+      break;
     }
-    first_ = false;
-    ctx_->stats->bytes += static_cast<uint64_t>(k);
-    setg(buf_.data(), buf_.data(), buf_.data() + k);
+    setg(out_.data(), out_.data(), out_.data() + out_.size());
     return traits_type::to_int_type(*gptr());
   }
 
  private:
+  void Repair(std::string bytes) {
+    out_.clear();
+    CleanTextCounts counts;
+    CleanText(bytes, /*normalize_punctuation=*/false, &out_, &counts);
+    invalid_utf8_ += counts.invalid_utf8;
+  }
+
   ByteSource* source_;
   ReadContext* ctx_;
   std::vector<char> buf_;
+  std::string carry_;  // the start of a character split across chunks
+  std::string out_;    // repaired bytes being served
+  uint64_t invalid_utf8_ = 0;
   bool failed_ = false, binary_ = false, first_ = true;
 };
 
@@ -510,6 +579,8 @@ Status ReadJson(ByteSource* source, ReadContext* ctx) {
   }
   if (buf.failed()) return ReadFailure(source, ctx->name);
   GLM_RETURN_IF_ERROR(handler.status());
+  // Counted per file: the documents they fell in are not tracked here.
+  ctx->stats->invalid_utf8 += buf.invalid_utf8();
   if (!ok) {
     // Records before the error were delivered; the rest of the file is lost.
     ++ctx->stats->malformed_skipped;

@@ -93,7 +93,7 @@ TEST(GlmBinaryTest, GemmFloorFailsClearly) {
 }
 
 TEST(GlmBinaryTest, PlannedCommandSaysNotBuilt) {
-  CommandResult r = RunGlm("finetune --run x");
+  CommandResult r = RunGlm("checkpoint --run x");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "not built yet")) << r.output;
 }

@@ -167,6 +167,36 @@ TEST_F(CorpusTest, InvalidUtf8IsReplacedAndCountedPunctuationNormalised) {
   EXPECT_NE(Read(o, &raw_stats)[0].find("\xe2\x80\x9c"), std::string::npos);
 }
 
+TEST_F(CorpusTest, InvalidUtf8InsideJsonStringsIsReplacedNotASkippedRecord) {
+  // The JSON parser refuses invalid UTF-8; the readers repair it first.
+  Write("a.jsonl", "{\"text\": \"bad \xff byte\"}\n{\"text\": \"fine \xc3\xa9\"}\n");
+  Write("b.json", "[{\"text\": \"also \xc3\x28 bad\"}, {\"text\": \"ok\"}]");
+  CorpusOptions o;
+  o.paths = {dir_.string()};
+  CorpusStats stats;
+  auto texts = Read(o, &stats);
+  EXPECT_EQ(texts, (std::vector<std::string>{"bad \xef\xbf\xbd byte", "fine \xc3\xa9",
+                                             "also \xef\xbf\xbd( bad", "ok"}));
+  EXPECT_EQ(stats.malformed_skipped, 0u);
+  EXPECT_EQ(stats.invalid_utf8, 2u);
+  EXPECT_EQ(stats.documents_repaired, 1u);  // JSON files count sequences, not documents
+}
+
+TEST_F(CorpusTest, JsonCharactersSplitAcrossReadChunksStayIntact) {
+  // 64 KiB read chunks: put euro signs (3 bytes) across every boundary.
+  std::string text;
+  while (text.size() < 3 * 65536) text += "ab \xe2\x82\xac ";
+  Write("big.json", "{\"text\": \"" + text + "\"}");
+  CorpusOptions o;
+  o.paths = {(dir_ / "big.json").string()};
+  o.max_document_bytes = 1 << 20;
+  CorpusStats stats;
+  auto texts = Read(o, &stats);
+  ASSERT_EQ(texts.size(), 1u);
+  EXPECT_EQ(texts[0], std::string(TrimWhitespace(text)));
+  EXPECT_EQ(stats.invalid_utf8, 0u);
+}
+
 TEST(CleanTextTest, ReplacesMaximalSubpartsOfInvalidSequences) {
   std::string out;
   CleanTextCounts c;

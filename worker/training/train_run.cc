@@ -1,6 +1,10 @@
 #include "worker/training/train_run.h"
 
 #include <nlohmann/json.hpp>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +23,7 @@
 #include "storage/store_client.h"
 #include "transport/keys.h"
 #include "worker/trainer/trainer.h"
+#include "worker/training/inference.h"
 #include "worker/training/seams.h"
 
 namespace glm::training {
@@ -48,6 +53,33 @@ std::string TrainRunResult::ToJson() const {
 }
 
 namespace {
+
+// The address of this host's interface that routes to host:port (a UDP
+// connect sends nothing): what Gloo peers can reach this trainer at, in a pod
+// network, a network namespace or on loopback alike.
+StatusOr<std::string> LocalAddressToward(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0 || res == nullptr) {
+    return UnavailableError("cannot resolve the rendezvous host " + host + ": " + gai_strerror(rc) +
+                            " (or give this trainer's address with --gloo-host)");
+  }
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in local{};
+  socklen_t len = sizeof(local);
+  const bool ok = fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0;
+  freeaddrinfo(res);
+  if (fd >= 0) close(fd);
+  if (!ok) {
+    return UnavailableError("no route to the rendezvous host " + host + " (or give this trainer's address with --gloo-host)");
+  }
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &local.sin_addr, buf, sizeof buf);
+  return std::string(buf);
+}
 
 // The samples: a local store read-only, or a storage server over CurveZMQ.
 StatusOr<std::unique_ptr<storage::SampleStore>> OpenSamples(const TrainRunOptions& o, zmq::context_t* context) {
@@ -173,48 +205,28 @@ StatusOr<std::vector<ObjectiveEval>> EvaluateHeldOut(model::GlmModel& model, sto
 
 StatusOr<InfillExample> InfillSample(model::GlmModel& model, const dataloader::GlmTokenizer& tokenizer,
                                      const Sample& s, int64_t max_tokens_per_blank) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
   const auto& ids = tokenizer.ids();
   const int64_t sep = s.sep;
   if (sep <= 0 || sep > static_cast<int64_t>(s.tokens.size())) return InvalidArgumentError("sample has no Part A");
-  auto row = [](const std::vector<int32_t>& v, int64_t b, int64_t e) {
-    std::vector<int64_t> x(v.begin() + b, v.begin() + e);
-    return torch::tensor(x, torch::kInt64).unsqueeze(0);
-  };
-  // Part A with full bidirectional attention.
-  model::GlmMemoryOutput out = model->ForwardWithMemory(
-      row(s.tokens, 0, sep), row(s.position_ids, 0, sep), row(s.block_position_ids, 0, sep),
-      torch::tensor({sep}, torch::kInt64), {});
-  std::vector<torch::Tensor> memory = out.memory;
+  // The blanks in the sample's Part-B order: each [sop] and the position it carries.
+  std::vector<int64_t> blanks;
   InfillExample ex;
   ex.context = Show(tokenizer, std::vector<int32_t>(s.tokens.begin(), s.tokens.begin() + sep));
-  const int64_t vocab = tokenizer.vocab_size();
   for (int64_t i = sep; i < static_cast<int64_t>(s.tokens.size()); ++i) {
     if (s.tokens[i] != ids.sop) continue;
-    // Ground truth: the targets from this [sop] up to [eop].
-    std::vector<int32_t> truth;
+    blanks.push_back(s.position_ids[i]);
+    std::vector<int32_t> truth;  // the targets from this [sop] up to [eop]
     for (int64_t k = i; k < static_cast<int64_t>(s.targets.size()) && s.targets[k] != ids.eop; ++k) {
       truth.push_back(s.targets[k]);
     }
-    const int64_t position = s.position_ids[i];
-    std::vector<int32_t> generated;
-    int64_t current = ids.sop;
-    for (int64_t b = 1; b <= max_tokens_per_blank; ++b) {
-      model::GlmMemoryOutput step = model->ForwardWithMemory(
-          torch::tensor({current}, torch::kInt64).unsqueeze(0), torch::tensor({position}, torch::kInt64).unsqueeze(0),
-          torch::tensor({b}, torch::kInt64).unsqueeze(0), torch::tensor({int64_t{0}}, torch::kInt64), memory);
-      memory = step.memory;
-      const int64_t next = step.logits.index({0, -1}).slice(0, 0, vocab).argmax().item<int64_t>();
-      if (next == ids.eop) break;
-      generated.push_back(static_cast<int32_t>(next));
-      current = next;
-    }
     ex.truth.push_back(Show(tokenizer, truth));
-    ex.generated.push_back(Show(tokenizer, generated));
   }
-  if (was_training) model->train();
+  SamplingOptions greedy;
+  greedy.max_tokens = max_tokens_per_blank;
+  GLM_ASSIGN_OR_RETURN(std::vector<BlankFill> fills,
+                       FillBlanks(model, ids, tokenizer.vocab_size(),
+                                  std::vector<int32_t>(s.tokens.begin(), s.tokens.begin() + sep), blanks, greedy));
+  for (const BlankFill& f : fills) ex.generated.push_back(Show(tokenizer, f.tokens));
   return ex;
 }
 
@@ -293,7 +305,11 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
     co.store_host = o.rendezvous.substr(0, colon);
     co.port = std::atoi(o.rendezvous.c_str() + colon + 1);
     if (co.port <= 0) return InvalidArgumentError("--rendezvous must be HOST:PORT, got " + o.rendezvous);
-    co.bind_host = co.store_host == "127.0.0.1" || co.store_host == "localhost" ? "127.0.0.1" : "0.0.0.0";
+    if (!o.gloo_host.empty()) {
+      co.bind_host = o.gloo_host;
+    } else {
+      GLM_ASSIGN_OR_RETURN(co.bind_host, LocalAddressToward(co.store_host, co.port));
+    }
     co.timeout_ms = 120000;  // a peer may still be loading LibTorch or waiting for data
     if (o.rank == 0) {
       GLM_ASSIGN_OR_RETURN(rendezvous_store, trainer::StoreServer::Start(co.port, co.timeout_ms));

@@ -51,6 +51,9 @@ struct TrainRunOptions {
   int64_t rank = 0;            // Default: 0
   int64_t world_size = 1;      // Default: 1
   std::string rendezvous = "127.0.0.1:29500";  // Default: 127.0.0.1:29500 (world size > 1 only)
+  // Default: "" = the local address that routes to the rendezvous host. The
+  // address other trainers reach this one at (Gloo's device).
+  std::string gloo_host;
   // Called after every step with its metrics (e.g. reports to the
   // coordinator). Default: none.
   std::function<void(const trainer::StepMetrics&)> on_step;
