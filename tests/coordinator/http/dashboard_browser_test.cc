@@ -128,6 +128,7 @@ TEST(DashboardBrowserTest, RealPretrainShowsItsLossCurveAndNodesLive) {
   const std::string log = (workdir.string() + ".log");
   pid_t pretrain = ::fork();
   if (pretrain == 0) {
+    ::setpgid(0, 0);  // its own group: the whole local cluster can be ended at once
     if (::chdir(GLM_SOURCE_DIR) != 0) ::_exit(126);  // configs/tiny.yaml's corpus path is relative
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
@@ -139,6 +140,7 @@ TEST(DashboardBrowserTest, RealPretrainShowsItsLossCurveAndNodesLive) {
             "--max-steps", "120", "--dashboard", "127.0.0.1:0", static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  ::setpgid(pretrain, pretrain);
   auto slurp = [](const std::string& path) {
     std::ifstream in(path);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -158,7 +160,7 @@ TEST(DashboardBrowserTest, RealPretrainShowsItsLossCurveAndNodesLive) {
   }
   if (url.empty()) {
     if (!exited) {
-      ::kill(pretrain, SIGKILL);
+      ::kill(-pretrain, SIGKILL);
       ::waitpid(pretrain, &status, 0);
     }
     FAIL() << "no " << (workdir / "dashboard.url") << " from glm pretrain --dashboard\n" << slurp(log);
@@ -170,14 +172,14 @@ TEST(DashboardBrowserTest, RealPretrainShowsItsLossCurveAndNodesLive) {
   EXPECT_TRUE(run.result["console_errors"].empty()) << run.output;
   EXPECT_GE(run.result.value("loss_points", 0), 3) << run.output;
   EXPECT_TRUE(fs::exists(screenshot) && fs::file_size(screenshot) > 10000) << screenshot;
-  // The run finishes by itself.
-  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  // The run finishes by itself (120 tiny steps, evaluation, infilling).
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (!exited && std::chrono::steady_clock::now() < deadline) {
     exited = ::waitpid(pretrain, &status, WNOHANG) == pretrain;
     if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   if (!exited) {
-    ::kill(pretrain, SIGKILL);
+    ::kill(-pretrain, SIGKILL);  // pretrain and every process of its cluster
     ::waitpid(pretrain, &status, 0);
   }
   EXPECT_TRUE(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(log);
