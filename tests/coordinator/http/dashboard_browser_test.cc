@@ -179,8 +179,17 @@ TEST(DashboardBrowserTest, RealPretrainShowsItsLossCurveAndNodesLive) {
     if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   if (!exited) {
-    ::kill(-pretrain, SIGKILL);  // pretrain and every process of its cluster
+    ::kill(-pretrain, SIGKILL);
     ::waitpid(pretrain, &status, 0);
+    // The cluster's processes run in groups of their own: end every process
+    // whose command line names this run's workdir.
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (slurp((entry.path() / "cmdline").string()).find(workdir.string()) != std::string::npos) {
+        ::kill(std::stoi(name), SIGKILL);
+      }
+    }
   }
   EXPECT_TRUE(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(log);
   std::cout << "screenshot: " << screenshot << "\n";
