@@ -19,6 +19,8 @@ void RegisterBenchMetricsCommand(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "threads", &options->threads, "Threads for the contended measurement");
   AddOption(sub, "history-steps", &options->history_steps, "Steps of history behind /api/status");
   AddOption(sub, "requests", &options->requests, "HTTP requests per endpoint");
+  AddOption(sub, "publish-tasks", &options->publish_tasks, "Finished tasks behind each coordinator snapshot");
+  AddOption(sub, "reports", &options->reports, "Trainer reports for the round-trip measurement");
   registry->Add(sub, [options] {
     if (Status s = options->Validate(); !s.ok()) {
       std::fprintf(stderr, "glm bench metrics: %s\n", s.message().c_str());

@@ -11,6 +11,8 @@
 #include "cmd/runtime_options.h"
 #include "common/logging.h"
 #include "common/options.h"
+#include "coordinator/http/coordinator_status.h"
+#include "coordinator/http/http_server.h"
 #include "coordinator/server.h"
 
 namespace glm::cmd {
@@ -24,6 +26,10 @@ struct CoordinatorCommandOptions {
   std::string state = "runs/coordinator";      // Default: runs/coordinator
   std::string keys = "keys";                   // Default: keys
   std::string job_file;                        // Default: "" (job from flags)
+  std::string http;                            // Default: "" = no HTTP server
+  std::string http_endpoint_file;              // Default: "" = none
+  int http_poll_interval_ms = 1000;            // Default: 1000 (dashboard polling)
+  int publish_interval_ms = 500;               // Default: 500 (snapshots for HTTP)
   coordinator::JobOptions job;
   coordinator::CoordinatorOptions coordinator;
 };
@@ -62,6 +68,43 @@ int RunCoordinator(CoordinatorCommandOptions o) {
     }
     o.job = *job;
   }
+  // HTTP first (before the state loads): /healthz answers at once and
+  // /readyz says "not ready" until the server loop publishes its first
+  // snapshot. Off the data path: its threads read published snapshots only.
+  http::HttpServerOptions http_options;
+  http_options.poll_interval_ms = o.http_poll_interval_ms;
+  if (!o.http.empty()) {
+    if (Status s = http::ParseHttpAddress(o.http, "http", &http_options); !s.ok()) {
+      std::fprintf(stderr, "glm coordinator: %s\n", s.message().c_str());
+      return kExitUsage;
+    }
+  } else if (!o.http_endpoint_file.empty()) {
+    std::fprintf(stderr, "glm coordinator: --http-endpoint-file needs --http\n");
+    return kExitUsage;
+  }
+  if (o.publish_interval_ms < 10) {
+    std::fprintf(stderr, "glm coordinator: --publish-interval-ms must be >= 10\n");
+    return kExitUsage;
+  }
+  http::MetricsRegistry registry;
+  http::GlmMetrics metrics(&registry);
+  http::CoordinatorStatusProvider provider(&metrics);
+  std::unique_ptr<http::HttpServer> http_server;
+  if (!o.http.empty()) {
+    auto started = http::HttpServer::Start(http_options, &registry, &provider, &metrics);
+    if (!started.ok()) {
+      std::fprintf(stderr, "glm coordinator: %s\n", started.status().message().c_str());
+      return started.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+    }
+    http_server = std::move(started).value();
+    spdlog::info("dashboard and metrics on {}/ (/metrics, /api/status, /healthz, /readyz)", http_server->url());
+    if (!o.http_endpoint_file.empty()) {
+      if (Status s = http::WriteUrlFile(o.http_endpoint_file, http_server->url()); !s.ok()) {
+        std::fprintf(stderr, "glm coordinator: %s\n", s.message().c_str());
+        return kExitFailure;
+      }
+    }
+  }
   auto keys = transport::LoadServerKeys(o.keys);
   if (!keys.ok()) {
     std::fprintf(stderr, "glm coordinator: %s\n", keys.status().message().c_str());
@@ -82,9 +125,18 @@ int RunCoordinator(CoordinatorCommandOptions o) {
                keys->allowed_clients.size());
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
-  coordinator::CoordinatorServer server(c->get(), socket->get());
+  coordinator::ServerOptions server_options;
+  if (http_server != nullptr) {
+    server_options.publish_interval_ms = o.publish_interval_ms;
+    server_options.publish = [&provider](const coordinator::Coordinator& coordinator, const nlohmann::json& status) {
+      provider.Publish(coordinator, status);
+    };
+  }
+  coordinator::CoordinatorServer server(c->get(), socket->get(), server_options);
   server.Run(&g_stop);
   spdlog::info("stopping");
+  provider.SetNotReady("stopping");
+  if (http_server != nullptr) http_server->Stop();
   return kExitOk;
 }
 
@@ -98,6 +150,13 @@ void RegisterCoordinatorCommand(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "state", &o->state, "State directory (RocksDB); an existing one resumes its job");
   AddOption(sub, "keys", &o->keys, "Directory with server.pub, server.secret, allowed_clients");
   AddOption(sub, "job-file", &o->job_file, "JSON job description (as glm pipeline writes); overrides job flags");
+  AddOption(sub, "http", &o->http,
+            "Serve the dashboard, /metrics, /api/status, /healthz, /readyz on HOST:PORT "
+            "(e.g. 127.0.0.1:8265, 0.0.0.0:8265; port 0 = any free port; \"\" = off)");
+  AddOption(sub, "http-endpoint-file", &o->http_endpoint_file, "Write http://HOST:PORT here once --http listens");
+  AddOption(sub, "http-poll-interval-ms", &o->http_poll_interval_ms, "How often the dashboard page polls");
+  AddOption(sub, "publish-interval-ms", &o->publish_interval_ms,
+            "How often the coordinator hands a status snapshot to the HTTP server");
   AddJobOptions(sub, &o->job);
   AddCoordinatorOptions(sub, &o->coordinator);
   registry->Add(sub, [o] { return RunCoordinator(*o); }, [o] { return CheckCoordinatorArgs(*o); });

@@ -339,7 +339,7 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
       for (int i = 0; i < 100 && !fs::exists(url_file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
       if (fs::exists(url_file)) Say("dashboard: " + ReadLine(url_file));
     }
-    samples_args = {"--store-endpoint", store_endpoint, "--keys", keys};
+    samples_args = {"--store-endpoint", store_endpoint, "--keys", keys, "--coordinator", coordinator_endpoint};
   }
 
   // 4. The trainers: rank 0 on the terminal, the others into logs/.

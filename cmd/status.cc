@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -55,6 +56,17 @@ void PrintHuman(const nlohmann::json& j) {
               j.value("consumed_step", -1ll));
   std::printf("throughput %.1f tasks/s, %.2f MB/s of corpus\n", j.value("tasks_per_s", 0.0),
               j.value("corpus_bytes_per_s", 0.0) / 1e6);
+  if (j.contains("trainers") && !j["trainers"].empty()) {
+    std::printf("trainers:\n");
+    for (const auto& t : j["trainers"]) {
+      auto num = [&](const char* key) { return t[key].is_number() ? t[key].get<double>() : NAN; };
+      std::printf("  %-12s rank %lld/%lld  step %lld/%lld  loss %.4f  lr %.3g  %.0f tokens/s  data wait %.1f ms"
+                  "  reported %lld ms ago\n",
+                  t.value("id", "").c_str(), t.value("rank", 0ll), t.value("world_size", 0ll), t.value("step", 0ll),
+                  t.value("max_steps", 0ll), num("loss"), num("lr"), num("tokens_per_s"), num("data_wait_ms"),
+                  t.value("last_report_ms_ago", 0ll));
+    }
+  }
   if (!j["dead_letters"].empty()) {
     std::printf("dead letters:\n");
     for (const auto& d : j["dead_letters"]) {

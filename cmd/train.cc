@@ -6,17 +6,22 @@
 // shows blank-infilling examples.
 // Both take every config key as a flag (docs/pretrain.md).
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <optional>
 
 #include "cmd/commands.h"
 #include "cmd/pretrain_cluster.h"
 #include "common/cli.h"
 #include "common/config.h"
 #include "common/logging.h"
+#include "coordinator/trainer_report.h"
+#include "worker/trainer/batch_plan.h"
 #include "worker/training/dataset.h"
 #include "worker/training/pretrain_config.h"
 #include "worker/training/train_run.h"
@@ -44,6 +49,7 @@ struct TrainCommandOptions {
   std::string store;                 // Default: none (glm train: this or store_endpoint)
   std::string store_endpoint;        // Default: none: a storage server the pipeline fills
   std::string keys;                  // Default: "" = plain TCP: cluster keys directory
+  std::string coordinator;           // Default: "" = no step reports (glm train: coordinator endpoint)
   int64_t wait_for_data_s = 600;     // Default: 600 s
   int64_t rank = 0;                  // Default: 0
   int64_t world_size = 1;            // Default: 1
@@ -186,6 +192,56 @@ int RunTrain(const TrainCommandOptions& o) {
   t.workdir = o.workdir.empty() ? "runs/train" : o.workdir;
   t.resume = o.resume;
   t.stop = &g_stop;
+  // Each step reported to the coordinator (dashboard, /metrics, glm status;
+  // back-pressure): coordinator/trainer_report.h. Failures are logged, never fatal.
+  std::unique_ptr<coordinator::TrainerReporter> reporter;
+  std::optional<trainer::ObjectiveMixer> mixer;
+  if (!o.coordinator.empty()) {
+    auto connected = coordinator::TrainerReporter::Connect(o.coordinator, o.keys);
+    if (!connected.ok()) {
+      std::fprintf(stderr, "glm train: --coordinator %s: %s\n", o.coordinator.c_str(),
+                   connected.status().message().c_str());
+      return kExitUsage;
+    }
+    reporter = std::move(connected).value();
+    trainer::MixerOptions mixer_options;
+    mixer_options.weights = o.config.objective_weights;
+    auto created = trainer::ObjectiveMixer::Create(mixer_options, o.config.global_batch_size);
+    if (created.ok()) mixer = std::move(created).value();
+    const int64_t checkpoint_every = o.config.checkpoint_every;
+    const int64_t max_steps = o.config.max_steps;
+    t.on_step = [&reporter, &mixer, checkpoint_every, max_steps, last_checkpoint = int64_t{-1},
+                 last_checkpoint_ms = 0.0, failures = int64_t{0}](const trainer::StepMetrics& m) mutable {
+      coordinator::TrainerReport r;
+      r.trainer_id = "trainer/" + std::to_string(m.rank);
+      r.rank = m.rank;
+      r.world_size = m.world_size;
+      r.step = m.step;
+      r.max_steps = max_steps;
+      r.loss = m.loss;
+      for (int k = 0; k < 3; ++k) {
+        r.objective_loss[k] = m.objective_samples[k] == 0 ? NAN : m.objective_loss[k];
+        r.objective_samples[k] = mixer ? static_cast<int64_t>(mixer->ConsumedAfter(m.step)[k]) : 0;
+      }
+      r.lr = m.lr;
+      r.tokens_per_s = m.tokens_per_s / static_cast<double>(std::max<int64_t>(1, m.world_size));  // this rank's share
+      r.data_wait_ms = m.data_wait_ms;
+      r.allreduce_ms = m.allreduce_ms;
+      r.step_ms = m.step_ms;
+      // A checkpoint is written at every checkpoint_every-th step; its cost to
+      // training is the time the step was blocked by it.
+      if (checkpoint_every > 0 && m.step % checkpoint_every == 0) {
+        last_checkpoint = m.step;
+        last_checkpoint_ms = m.checkpoint_block_ms;
+      }
+      r.checkpoint_step = last_checkpoint;
+      r.checkpoint_ms = last_checkpoint_ms;
+      Status s = reporter->Report(r);
+      if (!s.ok() && failures++ % 100 == 0) {
+        spdlog::warn("step {}: report to the coordinator failed ({} so far): {}", m.step, failures, s.message());
+      }
+    };
+  }
   return Finish("glm train", training::RunTraining(t), o.json);
 }
 
@@ -218,6 +274,8 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
     AddOption(sub, "store-endpoint", &opts->store_endpoint,
               "Storage server (glm store serve) the pipeline fills, tcp://HOST:PORT; missing samples are waited for");
     AddOption(sub, "keys", &opts->keys, "Cluster keys directory (client.pub, client.secret, server.pub); \"\" = plain TCP");
+    AddOption(sub, "coordinator", &opts->coordinator,
+              "Coordinator endpoint (tcp://HOST:PORT) to report each step to (\"\" = none)");
     AddOption(sub, "wait-for-data-s", &opts->wait_for_data_s, "Longest wait for the dataset manifest or a sample");
     AddOption(sub, "rank", &opts->rank, "This trainer's data-parallel rank");
     AddOption(sub, "world-size", &opts->world_size, "Data-parallel trainers in all");
@@ -242,6 +300,9 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
     AddFlag(sub, "resume", &opts->resume, "Continue from the latest checkpoint in the workdir");
     AddOption(sub, "trainers", &opts->trainers, "Data-parallel trainer processes (Gloo); divides global-batch-size");
     AddOption(sub, "workers", &opts->workers, "Data worker processes of the pipeline (1 cpu each)");
+    AddOption(sub, "dashboard", &opts->dashboard,
+              "Serve the live dashboard and /metrics on HOST:PORT (e.g. 127.0.0.1:8265; port 0 = any); "
+              "its URL goes to WORKDIR/dashboard.url (\"\" = off)");
     AddFlag(sub, "json", &opts->json, "Print the final evaluation as JSON");
     AddConfigFlags(sub, &opts->config);
     registry->Add(sub, [opts, sub] {

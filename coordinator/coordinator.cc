@@ -494,6 +494,11 @@ void Coordinator::Requeue(Task& t, const std::string& reason, bool count_attempt
   t.lease_node.clear();
   if (!count_attempt && t.attempts > 0) --t.attempts;
   t.last_error = reason;
+  if (count_attempt) {
+    ++num_task_retries_;
+    RecordEvent(static_cast<int64_t>(t.attempts) >= options_.max_attempts ? "task_dead" : "task_retry", t.spec.id,
+                reason);
+  }
   if (static_cast<int64_t>(t.attempts) >= options_.max_attempts) {
     t.state = TaskState::kDead;
     ++num_terminal_;
@@ -526,6 +531,8 @@ void Coordinator::ActorFailed(const std::string& node_id, const std::string& act
   bool dead = restarts > options_.actor_max_restarts;
   spdlog::warn("actor {} on node {} failed ({}): {}", actor_id, node_id,
                dead ? "restart limit reached, now dead" : "restart " + std::to_string(restarts), reason);
+  ++num_actor_restarts_;
+  RecordEvent(dead ? "actor_dead" : "actor_restart", actor_id, "on node " + node_id + ": " + reason);
   if (fixed != actors_.end()) {
     FixedActor& a = fixed->second;
     if (dead) {
@@ -549,6 +556,36 @@ void Coordinator::Consumed(int64_t step) {
   consumed_step_ = step;
   PersistPipeline();
   Refill();
+}
+
+Status Coordinator::ReportTrainer(const TrainerReport& report) {
+  GLM_RETURN_IF_ERROR(report.Validate());
+  Consumed(report.step - 1);
+  const int64_t now = clock_->NowMs();
+  TrainerState& state = trainers_[report.trainer_id];
+  const bool known_checkpoint =
+      std::any_of(checkpoints_.begin(), checkpoints_.end(),
+                  [&](const CheckpointRecord& c) { return c.step == report.checkpoint_step; });
+  if (report.checkpoint_step >= 0 && !known_checkpoint) {
+    checkpoints_.push_back({report.checkpoint_step, report.checkpoint_ms, now, report.trainer_id});
+    if (checkpoints_.size() > 100) checkpoints_.pop_front();
+  }
+  state.latest = report;
+  state.received_ms = now;
+  report_log_.push_back({next_report_seq_++, now, report});
+  if (report_log_.size() > kReportLogCapacity) report_log_.pop_front();
+  return Status::Ok();
+}
+
+std::vector<Coordinator::LoggedReport> Coordinator::ReportsSince(uint64_t after_seq) const {
+  auto first = std::upper_bound(report_log_.begin(), report_log_.end(), after_seq,
+                                [](uint64_t seq, const LoggedReport& r) { return seq < r.seq; });
+  return std::vector<LoggedReport>(first, report_log_.end());
+}
+
+void Coordinator::RecordEvent(const std::string& kind, const std::string& subject, const std::string& message) {
+  events_.push_back({clock_->NowMs(), kind, subject, message});
+  if (events_.size() > 100) events_.pop_front();
 }
 
 Status Coordinator::AddActor(const std::string& actor_id, const std::string& kind,
@@ -588,6 +625,8 @@ void Coordinator::PlaceActors() {
 void Coordinator::MarkNodeDead(Node& n, const std::string& why) {
   spdlog::warn("node {} lost: {}", n.id, why);
   n.dead = true;
+  ++num_node_failures_;
+  RecordEvent("node_lost", n.id, why);
   std::vector<std::string> lost;
   for (auto& [lease, task_id] : leases_) {
     if (tasks_.at(task_id).lease_node == n.id) lost.push_back(task_id);
@@ -856,7 +895,89 @@ nlohmann::json Coordinator::StatusJson() const {
   }
   for (const auto& id : dead_fill_actors_) dead_actors.push_back({{"actor", id}, {"reason", "restart limit"}});
   j["dead_actors"] = dead_actors;
+  AddObservabilityJson(now, &j);
   return j;
+}
+
+// What people watch beyond `glm status`'s summary (docs/observability.md):
+// actors one by one, trainers' latest reports, checkpoints, recent events.
+void Coordinator::AddObservabilityJson(int64_t now, nlohmann::json* out) const {
+  nlohmann::json& j = *out;
+  nlohmann::json actor_list = nlohmann::json::array();
+  for (const auto& [id, a] : actors_) {
+    actor_list.push_back({{"id", id},
+                          {"kind", a.assignment.kind},
+                          {"node", a.node_id},
+                          {"state", a.dead ? "dead" : a.node_id.empty() ? "pending" : "running"},
+                          {"restarts", a.restarts}});
+  }
+  for (const auto& [nid, n] : nodes_) {
+    if (n.dead) continue;
+    for (const ActorAssignment& a : FillActorsFor(n)) {
+      auto restarts = fill_restarts_.find(a.actor_id);
+      actor_list.push_back({{"id", a.actor_id},
+                            {"kind", a.kind},
+                            {"node", nid},
+                            {"state", n.draining ? "draining" : "running"},
+                            {"restarts", restarts == fill_restarts_.end() ? 0 : restarts->second}});
+    }
+  }
+  for (const auto& id : dead_fill_actors_) {
+    auto restarts = fill_restarts_.find(id);
+    actor_list.push_back({{"id", id},
+                          {"kind", "pipeline"},
+                          {"node", ""},
+                          {"state", "dead"},
+                          {"restarts", restarts == fill_restarts_.end() ? 0 : restarts->second}});
+  }
+  j["actor_list"] = actor_list;
+  nlohmann::json trainers = nlohmann::json::array();
+  for (const auto& [id, t] : trainers_) {
+    nlohmann::json r = TrainerReportToJson(t.latest);
+    r["last_report_ms_ago"] = now - t.received_ms;
+    trainers.push_back(std::move(r));
+  }
+  j["trainers"] = trainers;
+  nlohmann::json checkpoints = nlohmann::json::array();
+  for (const CheckpointRecord& c : checkpoints_) {
+    checkpoints.push_back({{"step", c.step},
+                           {"duration_ms", c.duration_ms},
+                           {"ms_ago", now - c.received_ms},
+                           {"trainer", c.trainer_id}});
+  }
+  j["checkpoints"] = checkpoints;
+  nlohmann::json events = nlohmann::json::array();
+  for (const Event& e : events_) {
+    events.push_back({{"ms_ago", now - e.time_ms}, {"kind", e.kind}, {"subject", e.subject}, {"message", e.message}});
+  }
+  j["events"] = events;
+  nlohmann::json targets = nlohmann::json::object();
+  for (int o : objectives_) targets[kObjectiveNames[o]] = 1.0 / static_cast<double>(objectives_.size());
+  j["objective_target_rate"] = targets;
+  j["global_batch_size"] = job_.global_batch_size;
+  // Tasks the job will have in all, where known: every tokenize task exists
+  // from the start; corrupt tasks are created with back-pressure, but their
+  // number is fixed once the epoch size is (tasks never span epochs).
+  nlohmann::json planned = nlohmann::json::object();
+  if (j["tasks"].contains("tokenize")) {
+    int64_t tokenize = 0;
+    for (const auto& [state, n] : j["tasks"]["tokenize"].items()) tokenize += n.get<int64_t>();
+    planned["tokenize"] = tokenize;
+  }
+  if (phase_ == "corrupt" && samples_per_epoch_ > 0 && job_.samples_per_task > 0) {
+    const int64_t spt = job_.samples_per_task;
+    const int64_t total = TotalPerObjective();  // epochs, capped by max_samples
+    const int64_t per_epoch = (samples_per_epoch_ + spt - 1) / spt;
+    const int64_t rest = total % samples_per_epoch_;
+    const int64_t per_objective = total / samples_per_epoch_ * per_epoch + (rest + spt - 1) / spt;
+    planned["corrupt"] = per_objective * static_cast<int64_t>(objectives_.size());
+  }
+  if (phase_ == "noop") planned["noop"] = job_.noop_tasks;
+  j["tasks_planned"] = planned;
+  j["counters"] = {{"node_failures", num_node_failures_},
+                   {"actor_restarts", num_actor_restarts_},
+                   {"task_retries", num_task_retries_},
+                   {"trainer_reports", next_report_seq_ - 1}};
 }
 
 }  // namespace glm::coordinator

@@ -43,6 +43,7 @@
 #include <rocksdb/db.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -53,6 +54,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "coordinator/job.h"
+#include "coordinator/trainer_report.h"
 #include "transport/task.h"
 
 namespace glm::coordinator {
@@ -134,6 +136,11 @@ class Coordinator {
   void ActorFailed(const std::string& node_id, const std::string& actor_id, const std::string& reason);
   // The consumer finished global batch `step` (and all before it).
   void Consumed(int64_t step);
+  // A trainer rank finished optimizer step report.step: Consumed(step - 1),
+  // and the report is kept (latest per trainer, the recent-report log, the
+  // checkpoint list) for StatusJson and ReportsSince. InvalidArgument (and
+  // nothing changes) when the report fails TrainerReport::Validate().
+  Status ReportTrainer(const TrainerReport& report);
   // A fixed actor (e.g. a trainer rank) placed by resources on any node
   // with room, re-placed on node loss, at most actor_max_restarts times.
   Status AddActor(const std::string& actor_id, const std::string& kind,
@@ -153,6 +160,18 @@ class Coordinator {
   std::map<std::string, int64_t> TaskCounts() const;
   std::vector<std::pair<std::string, std::string>> DeadLetters() const;  // (task id, reason)
   std::vector<ActorAssignment> ActorsOn(const std::string& node_id) const;
+
+  // Trainer reports in arrival order, numbered from 1; the newest
+  // kReportLogCapacity are kept (memory only).
+  struct LoggedReport {
+    uint64_t seq = 0;
+    int64_t received_ms = 0;  // clock_ time
+    TrainerReport report;
+  };
+  static constexpr size_t kReportLogCapacity = 4096;
+  // Reports with seq > after_seq (at most the kept ones), oldest first.
+  std::vector<LoggedReport> ReportsSince(uint64_t after_seq) const;
+  uint64_t last_report_seq() const { return next_report_seq_ - 1; }
 
  private:
   enum class TaskState { kPending, kLeased, kDone, kDead };
@@ -241,6 +260,34 @@ class Coordinator {
   // Throughput of this process's lifetime.
   uint64_t session_bytes_ = 0;
   uint64_t session_tasks_ = 0;
+
+  // Observability (memory only; coordinator/trainer_report.h): trainers'
+  // latest reports, recent reports, checkpoints they wrote, and recent
+  // failures and restarts for people (StatusJson "events").
+  void AddObservabilityJson(int64_t now, nlohmann::json* out) const;
+  void RecordEvent(const std::string& kind, const std::string& subject, const std::string& message);
+  struct TrainerState {
+    TrainerReport latest;
+    int64_t received_ms = 0;
+  };
+  struct CheckpointRecord {
+    int64_t step = 0;
+    double duration_ms = 0;
+    int64_t received_ms = 0;
+    std::string trainer_id;
+  };
+  struct Event {
+    int64_t time_ms = 0;
+    std::string kind, subject, message;
+  };
+  std::map<std::string, TrainerState> trainers_;
+  std::deque<LoggedReport> report_log_;
+  uint64_t next_report_seq_ = 1;
+  std::deque<CheckpointRecord> checkpoints_;  // ascending step, newest 100
+  std::deque<Event> events_;                  // newest 100
+  int64_t num_node_failures_ = 0;
+  int64_t num_task_retries_ = 0;
+  int64_t num_actor_restarts_ = 0;
 };
 
 }  // namespace glm::coordinator

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace glm::coordinator {
@@ -52,11 +53,17 @@ CoordinatorServer::CoordinatorServer(Coordinator* coordinator, transport::Server
 
 void CoordinatorServer::Run(const std::atomic<bool>* stop) {
   int64_t next_tick = SteadyMs();
+  int64_t next_publish = next_tick;
   while (!stop->load()) {
     int64_t now = SteadyMs();
     if (now >= next_tick) {
       coordinator_->Tick();
       next_tick = now + options_.tick_ms;
+    }
+    if (options_.publish && now >= next_publish) {
+      options_.publish(*coordinator_, StatusWithTransport());
+      const int64_t took = SteadyMs() - now;
+      next_publish = now + took + std::max<int64_t>({1, options_.publish_interval_ms, 20 * took});
     }
     auto in = socket_->Receive(static_cast<int>(std::max<int64_t>(1, next_tick - now)));
     if (!in) continue;
@@ -72,6 +79,15 @@ void CoordinatorServer::Run(const std::atomic<bool>* stop) {
       in = socket_->Receive(0);
     } while (in && !stop->load());
   }
+}
+
+nlohmann::json CoordinatorServer::StatusWithTransport() const {
+  nlohmann::json j = coordinator_->StatusJson();
+  j["transport"] = {{"received", socket_->num_received()},
+                    {"dropped_malformed", socket_->num_dropped()},
+                    {"dropped_unexpected", num_unexpected_.load()},
+                    {"refused_peers", socket_->num_refused()}};
+  return j;
 }
 
 void CoordinatorServer::Dispatch(const std::string& peer, wire::Envelope::Reader e) {
@@ -147,19 +163,23 @@ void CoordinatorServer::Dispatch(const std::string& peer, wire::Envelope::Reader
       out.initAck().setOk(true);
       break;
     }
-    case wire::Envelope::CONSUMED:
-      coordinator_->Consumed(e.getConsumed().getStep());
-      out.initAck().setOk(true);
-      break;
-    case wire::Envelope::STATUS_REQUEST: {
-      nlohmann::json j = coordinator_->StatusJson();
-      j["transport"] = {{"received", socket_->num_received()},
-                        {"dropped_malformed", socket_->num_dropped()},
-                        {"dropped_unexpected", num_unexpected_.load()},
-                        {"refused_peers", socket_->num_refused()}};
-      out.initStatusReply().setJson(j.dump());
+    case wire::Envelope::CONSUMED: {
+      auto c = e.getConsumed();
+      auto ack = out.initAck();
+      if (c.hasReport()) {
+        // A trainer's report: Consumed(report.step - 1) and the report kept.
+        Status s = coordinator_->ReportTrainer(TrainerReportFromWire(c.getReport()));
+        ack.setOk(s.ok());
+        if (!s.ok()) ack.setDetail(s.message());
+      } else {
+        coordinator_->Consumed(c.getStep());
+        ack.setOk(true);
+      }
       break;
     }
+    case wire::Envelope::STATUS_REQUEST:
+      out.initStatusReply().setJson(StatusWithTransport().dump());
+      break;
     case wire::Envelope::PING: {
       auto pong = out.initPong();
       pong.setId(e.getPing().getId());

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "coordinator/coordinator.h"
@@ -21,6 +22,15 @@ namespace glm::coordinator {
 struct ServerOptions {
   // How often Tick runs. Default: 20 ms.
   int tick_ms = 20;
+  // Called on the server's thread every publish_interval_ms (and once when
+  // Run starts) with the coordinator and its StatusJson (with the
+  // "transport" section, as StatusReply carries it): the way to hand
+  // snapshots to other threads (the HTTP server) without locking the state
+  // machine. Must be quick. The interval stretches to 20x the last
+  // publish's duration, so publishing takes at most ~5% of the thread
+  // (StatusJson walks every task). Default: none; 500 ms.
+  std::function<void(const Coordinator&, const nlohmann::json&)> publish;
+  int publish_interval_ms = 500;
 };
 
 class CoordinatorServer {
@@ -35,6 +45,7 @@ class CoordinatorServer {
 
  private:
   void Dispatch(const std::string& peer, wire::Envelope::Reader e);
+  nlohmann::json StatusWithTransport() const;
 
   Coordinator* coordinator_;
   transport::ServerSocket* socket_;

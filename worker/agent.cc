@@ -343,6 +343,7 @@ Status NodeAgent::Run(const std::atomic<bool>* drain) {
       if ((*it)->finished()) it = retiring.erase(it);
       else ++it;
     }
+    phase_ = drain_deadline >= 0 || (drain && drain->load()) ? kDraining : registered ? kRegistered : kRegistering;
     if (drain && drain->load() && drain_deadline < 0) {
       spdlog::info("draining: finishing leased work (up to {} ms), leasing nothing new", options_.drain_timeout_ms);
       drain_deadline = now + options_.drain_timeout_ms;
@@ -368,6 +369,7 @@ Status NodeAgent::Run(const std::atomic<bool>* drain) {
           socket->Call(b, options_.call_timeout_ms).status().IgnoreError();
         }
         spdlog::info("drained; leaving");
+        phase_ = kStopped;
         return Status::Ok();
       }
     }
@@ -380,6 +382,7 @@ Status NodeAgent::Run(const std::atomic<bool>* drain) {
         continue;
       }
       register_backoff = 100;
+      phase_ = kRegistered;
       next_heartbeat = NowMs() + heartbeat_ms;
     }
     if (now >= next_heartbeat) {
@@ -418,11 +421,23 @@ Status NodeAgent::Run(const std::atomic<bool>* drain) {
         for (auto& [id, a] : actors) a->Drain();
         for (auto& [id, a] : actors) a->Join();
         spdlog::info("job done; leaving");
+        phase_ = kStopped;
         return Status::Ok();
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+bool NodeAgent::Ready(std::string* reason) const {
+  const int phase = phase_.load();
+  if (phase == kRegistered) return true;
+  if (reason != nullptr) {
+    *reason = phase == kRegistering ? "registering with the coordinator at " + options_.coordinator
+              : phase == kDraining  ? "draining"
+                                    : "stopped";
+  }
+  return false;
 }
 
 }  // namespace glm::worker

@@ -63,7 +63,14 @@ class NodeAgent {
   // node has drained. Errors only for unusable options or keys.
   Status Run(const std::atomic<bool>* drain);
 
+  // Readiness for `glm worker --http` (/readyz; any thread): true while the
+  // node is registered with the coordinator and not draining; otherwise
+  // *reason says why ("registering with ...", "draining", "stopped").
+  bool Ready(std::string* reason) const;
+
  private:
+  enum Phase : int { kRegistering = 0, kRegistered, kDraining, kStopped };
+  std::atomic<int> phase_{kRegistering};
   AgentOptions options_;
   const ExecutorRegistry* registry_;
 };

@@ -3,7 +3,11 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -18,6 +22,37 @@ Status HttpServerOptions::Validate() const {
   GLM_RETURN_IF_ERROR(RequireInRange("http-port", port, 0, 65535));
   GLM_RETURN_IF_ERROR(RequireAtLeast("http-threads", num_threads, 1));
   GLM_RETURN_IF_ERROR(RequireAtLeast("http-poll-interval-ms", poll_interval_ms, 100));
+  return Status::Ok();
+}
+
+Status ParseHttpAddress(const std::string& text, const std::string& flag, HttpServerOptions* options) {
+  const std::string hint = "--" + flag + " '" + text +
+                           "': expected HOST:PORT, e.g. 127.0.0.1:8265 or 0.0.0.0:0 (0 = any free port)";
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return InvalidArgumentError(hint);
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string port_text = text.substr(colon + 1);
+  if (host.empty() || port_text.find_first_not_of("0123456789") != std::string::npos || port_text.size() > 5) {
+    return InvalidArgumentError(hint);
+  }
+  const int port = std::stoi(port_text);
+  if (port > 65535) return InvalidArgumentError(hint + " (port above 65535)");
+  options->address = host;
+  options->port = port;
+  return Status::Ok();
+}
+
+Status WriteUrlFile(const std::string& path, const std::string& url) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << url << "\n";
+    if (!out.good()) return UnavailableError("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return UnavailableError("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
+  }
   return Status::Ok();
 }
 

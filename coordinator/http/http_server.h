@@ -40,13 +40,25 @@ struct HttpServerOptions {
   std::string address = "127.0.0.1";
   // TCP port. Default: 8265 (as Ray's dashboard); 0 picks a free port.
   int port = 8265;
-  // Worker threads serving requests. Default: 2.
-  int num_threads = 2;
+  // Worker threads serving requests. A browser opens up to 6 connections
+  // at once and each keep-alive connection holds a thread, so fewer threads
+  // make the page's parallel asset loads wait (on a loaded machine they were
+  // seen to fail with empty responses). Default: 8.
+  int num_threads = 8;
   // How often the dashboard page polls /api/status. Default: 1000 ms.
   int poll_interval_ms = 1000;
 
   Status Validate() const;  // names the option: http-address, http-port, ...
 };
+
+// Parses a --http flag value "HOST:PORT" (e.g. "127.0.0.1:8265",
+// "0.0.0.0:8266", "[::1]:0"; port 0 = any free port) into options->address
+// and options->port. InvalidArgument naming `flag` and the expected form.
+Status ParseHttpAddress(const std::string& text, const std::string& flag, HttpServerOptions* options);
+
+// Writes `url` and a newline to `path` atomically (a temporary file renamed
+// over it), so a reader never sees a partial URL.
+Status WriteUrlFile(const std::string& path, const std::string& url);
 
 class HttpServer {
  public:

@@ -1,5 +1,7 @@
 #include "coordinator/http/status.h"
 
+#include <cmath>
+
 namespace glm::http {
 
 // Field names here are the JSON format (docs/observability.md).
@@ -20,15 +22,40 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MetricsPoint, step, time_ms, los
                                                 learning_rate, tokens_per_second)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterStatus, format_version, job, phase, time_ms,
                                                 started_ms, trainer, throughput, nodes, actors,
-                                                stages, objectives, failures, checkpoints, history)
+                                                stages, objectives, failures, checkpoints, history,
+                                                coordinator)
 
 nlohmann::json ToJson(const ClusterStatus& status) { return status; }
+
+namespace {
+
+// JSON has no NaN: ToJson writes a non-finite number (a diverged loss, a
+// loss not measured yet) as null. Reading back, a null (or a NaN not yet
+// written out) is a missing field, which keeps its default. "coordinator" is kept as it is.
+void DropNulls(nlohmann::json* j, bool top) {
+  if (j->is_object()) {
+    for (auto it = j->begin(); it != j->end();) {
+      if (it->is_null() || (it->is_number_float() && !std::isfinite(it->get<double>()))) {
+        it = j->erase(it);
+        continue;
+      }
+      if (!(top && it.key() == "coordinator")) DropNulls(&it.value(), false);
+      ++it;
+    }
+  } else if (j->is_array()) {
+    for (auto& e : *j) DropNulls(&e, false);
+  }
+}
+
+}  // namespace
 
 StatusOr<ClusterStatus> ClusterStatusFromJson(const nlohmann::json& json) {
   if (!json.is_object()) return InvalidArgumentError("status JSON is not an object");
   ClusterStatus status;
   try {
-    status = json.get<ClusterStatus>();
+    nlohmann::json cleaned = json;
+    DropNulls(&cleaned, true);
+    status = cleaned.get<ClusterStatus>();
   } catch (const nlohmann::json::exception& e) {
     return InvalidArgumentError(std::string("status JSON: ") + e.what());
   }

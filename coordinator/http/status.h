@@ -118,6 +118,10 @@ struct ClusterStatus {
   std::vector<FailureEvent> failures;       // most recent last; the provider bounds the count
   std::vector<CheckpointStatus> checkpoints;  // oldest first
   std::vector<MetricsPoint> history;        // steps > StatusQuery::history_after_step, ascending
+  // The coordinator's own status document (what `glm status --json` prints:
+  // docs/wire-protocol.md, "Status JSON"), for tools that want every detail;
+  // null from providers that have none.
+  nlohmann::json coordinator;
 };
 
 // What a caller wants in a snapshot; /api/status?history_after=N&max_history=M.

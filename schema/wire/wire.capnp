@@ -157,8 +157,34 @@ struct ActorFailed {
 
 # any -> coordinator: the consumer (trainers) has consumed every global batch
 # up to and including step `step`; production may run further ahead.
+# A trainer sends it after each optimizer step with `report` set (step =
+# report.step - 1); the coordinator keeps the report for /metrics,
+# /api/status, the dashboard and `glm status`. Senders without a report
+# (and coordinators that predate it) use `step` alone.
 struct Consumed {
   step @0 :Int64;
+  report @1 :TrainerReport;      # optional: absent = back-pressure only
+}
+
+# One trainer rank's progress after an optimizer step (coordinator/
+# trainer_report.h). Times in milliseconds; NaN = not measured / objective
+# absent from the step.
+struct TrainerReport {
+  trainerId @0 :Text;            # e.g. "trainer/0"
+  rank @1 :Int64;
+  worldSize @2 :Int64;
+  step @3 :Int64;                # optimizer steps finished: batches [0, step) consumed
+  maxSteps @4 :Int64;            # 0 = unbounded
+  loss @5 :Float64;              # total loss of the last step
+  objectiveLoss @6 :List(Float64);    # [blank, sentence, document]
+  objectiveSamples @7 :List(Int64);   # [blank, sentence, document], cumulative over batches [0, step)
+  lr @8 :Float64;
+  tokensPerS @9 :Float64;        # this rank's training throughput
+  dataWaitMs @10 :Float64;       # last step: time blocked on the next batch
+  allreduceMs @11 :Float64;      # last step: gradient all-reduce
+  stepMs @12 :Float64;           # last step: wall time
+  checkpointStep @13 :Int64 = -1;  # last checkpoint written (-1: none yet)
+  checkpointMs @14 :Float64;     # its duration
 }
 
 # coordinator -> sender of TaskDone / TaskFailed / ActorFailed / Consumed.

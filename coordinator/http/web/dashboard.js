@@ -5,6 +5,7 @@
   'use strict';
 
   const OBJECTIVE_COLORS = { total: '#1d2733', blank: '#2f6fde', sentence: '#e8731c', document: '#1f9d55' };
+  const STEP_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000];
   const EXTRA_COLORS = ['#9b51e0', '#d1362f', '#0f9bb0', '#b08a0f'];
   const state = {
     lastStep: -1,          // newest history step held
@@ -79,7 +80,8 @@
       width: size.width, height: size.height,
       scales: { x: { time: false } },
       series: [{ label: 'step' }].concat(series),
-      axes: [{ label: 'step', stroke: '#6b7785', grid: { stroke: '#eef1f4' } },
+      // Steps are integers: no 1.2, 1.4, ... ticks on a short run.
+      axes: [{ label: 'step', stroke: '#6b7785', grid: { stroke: '#eef1f4' }, incrs: STEP_INCRS },
              { label: yLabel, stroke: '#6b7785', grid: { stroke: '#eef1f4' }, size: 64,
                values: yValues || ((u, vals) => vals.map((v) => fmtNum(v, Math.abs(v) < 10 ? 1 : 0))) }],
       legend: { live: true },

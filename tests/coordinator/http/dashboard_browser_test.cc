@@ -1,176 +1,48 @@
 // The dashboard in a real browser: Debian's Chromium, headless, driven by
-// playwright-core (dashboard_check.js). The test starts Chromium itself (via
-// node) in a fresh user-data-dir and makes sure no Chromium process of its
-// own survives it.
+// playwright-core (dashboard_check.js via browser_check.h). The test starts
+// Chromium itself (via node) in a fresh user-data-dir and makes sure no
+// Chromium process of its own survives it.
 //
-// Target: by default an in-process HttpServer whose FakeStatusProvider
-// simulates a job (empty until the page's first poll, then a new training
-// step every 100 ms). To point the same
-// check at a real job, set
+// Target: an in-process HttpServer whose FakeStatusProvider simulates a job
+// (empty until the page's first poll, then a new training step every
+// 100 ms): the page's rendering of every section. The same check against a
+// real coordinator, workers and trainer reports is in
+// coordinator_http_integration_test.cc. To point this one at any running
+// job, set
 //   GLM_DASHBOARD_URL=http://127.0.0.1:8265/          (e.g. `glm pretrain --config configs/tiny.yaml`)
 //   GLM_DASHBOARD_EXPECT_NODES=node-0,node-1           (optional: ids the node table must list)
 //   GLM_DASHBOARD_MIN_POINTS=3                         (optional: loss points to wait for)
 // Screenshots: build/test-output/dashboard/*.png.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "coordinator/http/fake_status_provider.h"
 #include "coordinator/http/http_server.h"
+#include "tests/coordinator/http/browser_check.h"
+#include "tests/testing/run_command.h"
 
 namespace glm::http {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string EnvOr(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
-
-bool IsExecutable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
-
-std::string PlaywrightDir() {
-  std::ifstream in(std::string(GLM_SOURCE_DIR) + "/coordinator/http/web/npm_packages.txt");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::string name, version;
-    words >> name >> version;
-    if (name == "playwright-core") return std::string(GLM_SOURCE_DIR) + "/.cache/npm/playwright-core-" + version;
-  }
-  return "";
-}
-
-// Pids of live processes whose command line contains `marker`.
-std::vector<pid_t> ProcessesWith(const std::string& marker) {
-  std::vector<pid_t> out;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(marker) != std::string::npos) out.push_back(std::stoi(name));
-  }
-  return out;
-}
-
-struct BrowserRun {
-  int exit_code = -1;
-  std::string output;
-  nlohmann::json result;  // the last JSON line, if any
-};
-
-// Runs dashboard_check.js in its own process group with a deadline, then
-// ends whatever it left behind: first the group, then any Chromium still
-// using our user-data-dir (Playwright starts Chromium in its own group).
-BrowserRun RunBrowserCheck(const std::string& url, const std::string& screenshot,
-                           const std::vector<std::string>& extra_args, int timeout_s) {
-  BrowserRun run;
-  const std::string user_data_dir =
-      (fs::temp_directory_path() / ("glm-chromium-" + std::to_string(::getpid()) + "-" +
-                                    std::to_string(std::chrono::steady_clock::now().time_since_epoch().count())))
-          .string();
-  fs::create_directories(user_data_dir);
-  const std::string log = user_data_dir + ".log";
-  std::vector<std::string> argv = {"node",
-                                   std::string(GLM_SOURCE_DIR) + "/tests/coordinator/http/dashboard_check.js",
-                                   "--url", url,
-                                   "--chromium", EnvOr("GLM_CHROMIUM", "/usr/bin/chromium"),
-                                   "--playwright", PlaywrightDir(),
-                                   "--user-data-dir", user_data_dir,
-                                   "--screenshot", screenshot,
-                                   "--timeout-ms", std::to_string((timeout_s - 10) * 1000)};
-  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    FILE* f = std::freopen(log.c_str(), "w", stdout);
-    if (f == nullptr || ::dup2(::fileno(stdout), 2) < 0) ::_exit(126);
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    ::execvp("node", cargv.data());
-    std::perror("exec node");
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  int status = 0;
-  bool exited = false;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      exited = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (!exited) {
-    ::kill(-pid, SIGTERM);  // Playwright closes Chromium on SIGTERM
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-    ::kill(-pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    run.output = "[timed out after " + std::to_string(timeout_s) + " s]\n";
-  } else if (WIFEXITED(status)) {
-    run.exit_code = WEXITSTATUS(status);
-  }
-  ::kill(-pid, SIGKILL);  // anything left in node's group
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  std::vector<pid_t> leftovers = ProcessesWith(user_data_dir);
-  for (pid_t p : leftovers) ::kill(p, SIGKILL);
-  if (!leftovers.empty()) {
-    run.output += "[killed " + std::to_string(leftovers.size()) + " leftover Chromium processes]\n";
-  }
-
-  std::ifstream in(log);
-  std::string line;
-  while (std::getline(in, line)) {
-    run.output += line + "\n";
-    if (!line.empty() && line[0] == '{') {
-      try {
-        run.result = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::exception&) {
-      }
-    }
-  }
-  std::error_code ignored;
-  fs::remove_all(user_data_dir, ignored);
-  fs::remove(log, ignored);
-  return run;
-}
-
-std::string OutputDir() {
-  fs::path dir = fs::path(GLM_BINARY_DIR) / "test-output" / "dashboard";
-  fs::create_directories(dir);
-  return dir.string();
-}
-
-// Fails (never skips) when the browser tooling is missing: say what to run.
-void RequireBrowserTooling() {
-  const std::string chromium = EnvOr("GLM_CHROMIUM", "/usr/bin/chromium");
-  ASSERT_TRUE(IsExecutable(chromium))
-      << "Chromium not found at " << chromium
-      << ". HINT: run scripts/setup (installs Debian's chromium), or set GLM_CHROMIUM";
-  ASSERT_EQ(std::system("command -v node >/dev/null 2>&1"), 0)
-      << "node not found. HINT: run scripts/setup (installs nodejs)";
-  const std::string playwright = PlaywrightDir();
-  ASSERT_TRUE(fs::exists(playwright + "/.glm-npm"))
-      << "playwright-core not found in " << playwright
-      << ". HINT: run scripts/setup (fetches it from the npm registry into .cache/npm)";
-}
+using browser::BrowserRun;
+using browser::EnvOr;
+using browser::OutputDir;
+using browser::RequireBrowserTooling;
+using browser::RunBrowserCheck;
 
 TEST(DashboardBrowserTest, LossChartFillsAndNodeTableListsNodesWithoutConsoleErrors) {
   RequireBrowserTooling();
@@ -231,6 +103,100 @@ TEST(DashboardBrowserTest, LossChartFillsAndNodeTableListsNodesWithoutConsoleErr
   }
   EXPECT_TRUE(fs::exists(screenshot) && fs::file_size(screenshot) > 10000) << screenshot;
   std::cout << "screenshot: " << screenshot << "\n";
+}
+
+// Issue 10's end-to-end check: `glm pretrain --config configs/tiny.yaml
+// --workdir W --max-steps 120 --dashboard 127.0.0.1:0` starts its coordinator with --http and
+// writes the dashboard's URL to W/dashboard.url; the page must show the
+// run's loss curve and its nodes while it trains, without console errors;
+// then the run finishes normally. Skipped (with the reason) while `glm
+// pretrain` has no --dashboard flag.
+TEST(DashboardBrowserTest, RealPretrainShowsItsLossCurveAndNodesLive) {
+  const std::string glm = GLM_BINARY;
+  auto help = glm::testing::RunCommand(glm + " pretrain --help 2>&1");
+  if (help.output.find("--dashboard") == std::string::npos) {
+    GTEST_SKIP() << "glm pretrain has no --dashboard flag in this build";
+  }
+  if (!fs::exists(fs::path(GLM_SOURCE_DIR) / "data" / "sotu" / "1790_george_washington_n.txt")) {
+    GTEST_SKIP() << "no SOTU corpus in data/sotu; run scripts/setup";
+  }
+  RequireBrowserTooling();
+  if (HasFatalFailure()) return;
+  const fs::path workdir = fs::temp_directory_path() / ("glm_pretrain_dashboard_" + std::to_string(::getpid()));
+  fs::remove_all(workdir);
+  fs::create_directories(workdir);
+  const std::string log = (workdir.string() + ".log");
+  pid_t pretrain = ::fork();
+  if (pretrain == 0) {
+    ::setpgid(0, 0);  // its own group: the whole local cluster can be ended at once
+    if (::chdir(GLM_SOURCE_DIR) != 0) ::_exit(126);  // configs/tiny.yaml's corpus path is relative
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    // 120 steps (~30 s here) instead of tiny's 40 (~10 s): the run must
+    // outlive Chromium's start-up on a loaded machine, or the page would
+    // find the coordinator already gone.
+    ::execl(glm.c_str(), glm.c_str(), "pretrain", "--config", "configs/tiny.yaml", "--workdir", workdir.c_str(),
+            "--max-steps", "120", "--dashboard", "127.0.0.1:0", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(pretrain, pretrain);
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  int status = 0;
+  bool exited = false;
+  std::string url;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  while (url.empty() && std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pretrain, &status, WNOHANG) == pretrain) {
+      exited = true;
+      break;
+    }
+    std::ifstream in(workdir / "dashboard.url");
+    std::getline(in, url);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (url.empty()) {
+    if (!exited) {
+      ::kill(-pretrain, SIGKILL);
+      ::waitpid(pretrain, &status, 0);
+    }
+    FAIL() << "no " << (workdir / "dashboard.url") << " from glm pretrain --dashboard\n" << slurp(log);
+  }
+  const std::string screenshot = OutputDir() + "/pretrain.png";
+  BrowserRun run = RunBrowserCheck(url + "/", screenshot, {"--min-points", "3", "--min-nodes", "1"}, 150);
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(run.result.value("ok", false)) << run.output;
+  EXPECT_TRUE(run.result["console_errors"].empty()) << run.output;
+  EXPECT_GE(run.result.value("loss_points", 0), 3) << run.output;
+  EXPECT_TRUE(fs::exists(screenshot) && fs::file_size(screenshot) > 10000) << screenshot;
+  // The run finishes by itself (120 tiny steps, evaluation, infilling).
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!exited && std::chrono::steady_clock::now() < deadline) {
+    exited = ::waitpid(pretrain, &status, WNOHANG) == pretrain;
+    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (!exited) {
+    ::kill(-pretrain, SIGKILL);
+    ::waitpid(pretrain, &status, 0);
+    // The cluster's processes run in groups of their own: end every process
+    // whose command line names this run's workdir.
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (slurp((entry.path() / "cmdline").string()).find(workdir.string()) != std::string::npos) {
+        ::kill(std::stoi(name), SIGKILL);
+      }
+    }
+  }
+  EXPECT_TRUE(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(log);
+  std::cout << "screenshot: " << screenshot << "\n";
+  if (!HasFailure()) {
+    fs::remove_all(workdir);
+    fs::remove(log);
+  }
 }
 
 // The check must be able to fail: a page that logs an error and never draws.
