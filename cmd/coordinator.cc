@@ -52,6 +52,10 @@ Status CheckCoordinatorArgs(const CoordinatorCommandOptions& o) {
   GLM_RETURN_IF_ERROR(RequireNonEmpty("state", o.state));
   GLM_RETURN_IF_ERROR(RequireNonEmpty("keys", o.keys));
   GLM_RETURN_IF_ERROR(o.coordinator.Validate());
+  if (!o.http.empty()) {
+    http::HttpServerOptions http_options;
+    GLM_RETURN_IF_ERROR(http::ParseHttpAddress(o.http, "http", &http_options));
+  }
   GLM_ASSIGN_OR_RETURN(coordinator::JobOptions job, LoadJob(o));
   Status s = job.Validate();
   if (!s.ok() && !o.job_file.empty()) return InvalidArgumentError("--job-file " + o.job_file + ": " + s.message());

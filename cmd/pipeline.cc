@@ -68,7 +68,7 @@ StatusOr<std::string> StartLocalStoreServer(const std::string& store_dir, const 
     std::getline(in, endpoint);
     if (endpoint.empty() && waitpid(*pid, nullptr, WNOHANG) == *pid) {
       *pid = -1;
-      return UnavailableError("the storage server exited at start; see " + log_path);
+      return UnavailableError("the storage server did not start (it exited); see " + log_path);
     }
   }
   if (endpoint.empty()) {

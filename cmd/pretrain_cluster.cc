@@ -303,6 +303,7 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
     job.epochs = 1 << 20;  // as many as max_samples needs
     job.max_samples = static_cast<int64_t>(most);
     job.finalize = true;
+    job.auto_consume = false;  // back-pressure: the trainers' step reports move the cursor
     job.global_batch_size = config.global_batch_size;
     job.samples_per_task = 64;
     job.params = "store=" + store_endpoint + ",store_keys=" + keys + ",tokenizer=" + tokenizer_dir.string() +

@@ -88,8 +88,12 @@ void RegisterWorkerCommand(CLI::App* app, CommandRegistry* registry) {
                                                                                           : kExitFailure;
     }
     return kExitOk;
-  }, [o] {
+  }, [o, http] {
     GLM_RETURN_IF_ERROR(CheckEndpoint("coordinator", o->coordinator));
+    if (!http->address.empty()) {
+      http::HttpServerOptions http_options;
+      GLM_RETURN_IF_ERROR(http::ParseHttpAddress(http->address, "http", &http_options));
+    }
     return o->Validate();
   });
 }
