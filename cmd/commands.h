@@ -79,6 +79,7 @@ void RegisterCoordinatorCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterWorkerCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterKeysCommand(CLI::App* app, CommandRegistry* registry);
 void RegisterStatusCommand(CLI::App* app, CommandRegistry* registry);
+void RegisterCheckpointCommand(CLI::App* app, CommandRegistry* registry);  // cmd/checkpoint.cc
 void RegisterPipelineCommand(CLI::App* app, CommandRegistry* registry);
 // `glm bench rpc` and `glm bench coordinator` (bench_rpc.cc, bench_coordinator.cc);
 // call after RegisterBenchCommand.
@@ -87,10 +88,6 @@ void RegisterPlotCommand(CLI::App* app, CommandRegistry* registry);  // cmd/plot
 // `glm bench metrics` (cmd/bench_metrics.cc); call after RegisterBenchCommand.
 void RegisterBenchMetricsCommand(CLI::App* app, CommandRegistry* registry);
 
-// A subcommand that is part of glm's design but not built yet: it shows in
-// `glm --help` with its purpose, and running it says so and exits 2.
-void RegisterPlannedCommand(CLI::App* app, const std::string& name, const std::string& description,
-                            CommandRegistry* registry);
 
 }  // namespace glm::cmd
 

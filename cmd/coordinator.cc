@@ -14,6 +14,8 @@
 #include "coordinator/http/coordinator_status.h"
 #include "coordinator/http/http_server.h"
 #include "coordinator/server.h"
+#include "coordinator/trainer_group.h"
+#include "worker/trainer/communicator.h"
 
 namespace glm::cmd {
 namespace {
@@ -32,6 +34,12 @@ struct CoordinatorCommandOptions {
   int publish_interval_ms = 500;               // Default: 500 (snapshots for HTTP)
   coordinator::JobOptions job;
   coordinator::CoordinatorOptions coordinator;
+  // The trainer group (coordinator/trainer_group.h). min_world_size is
+  // --trainers; store_port is --rendezvous-port.
+  coordinator::TrainerGroupOptions group;
+  // Default: 0 = any free port; -1 = host no rendezvous store. Give a fixed
+  // port when the coordinator may restart mid-run (trainers keep using it).
+  int rendezvous_port = 0;
 };
 
 // The job: from --job-file when given, else from the job flags.
@@ -52,6 +60,10 @@ Status CheckCoordinatorArgs(const CoordinatorCommandOptions& o) {
   GLM_RETURN_IF_ERROR(RequireNonEmpty("state", o.state));
   GLM_RETURN_IF_ERROR(RequireNonEmpty("keys", o.keys));
   GLM_RETURN_IF_ERROR(o.coordinator.Validate());
+  GLM_RETURN_IF_ERROR(o.group.Validate());
+  if (o.rendezvous_port < -1 || o.rendezvous_port > 65535) {
+    return InvalidArgumentError("--rendezvous-port must be in [-1, 65535], got " + std::to_string(o.rendezvous_port));
+  }
   if (!o.http.empty()) {
     http::HttpServerOptions http_options;
     GLM_RETURN_IF_ERROR(http::ParseHttpAddress(o.http, "http", &http_options));
@@ -136,6 +148,23 @@ int RunCoordinator(CoordinatorCommandOptions o) {
       provider.Publish(coordinator, status);
     };
   }
+  // The trainer group, and the c10d store its generations rendezvous in.
+  coordinator::TrainerGroupOptions group_options = o.group;
+  std::unique_ptr<trainer::StoreServer> rendezvous;
+  if (o.rendezvous_port >= 0) {
+    auto started = trainer::StoreServer::Start(o.rendezvous_port, 120000);
+    if (!started.ok()) {
+      std::fprintf(stderr, "glm coordinator: rendezvous store on port %d: %s\n", o.rendezvous_port,
+                   started.status().message().c_str());
+      return kExitFailure;
+    }
+    rendezvous = std::move(started).value();
+    group_options.store_port = rendezvous->port();
+    spdlog::info("trainer group: rendezvous store on port {}; the first generation waits for {} trainer(s)",
+                 rendezvous->port(), group_options.min_world_size);
+  }
+  coordinator::TrainerGroup group(group_options, RealClock::Get());
+  server_options.trainer_group = &group;
   coordinator::CoordinatorServer server(c->get(), socket->get(), server_options);
   server.Run(&g_stop);
   spdlog::info("stopping");
@@ -161,6 +190,13 @@ void RegisterCoordinatorCommand(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "http-poll-interval-ms", &o->http_poll_interval_ms, "How often the dashboard page polls");
   AddOption(sub, "publish-interval-ms", &o->publish_interval_ms,
             "How often the coordinator hands a status snapshot to the HTTP server");
+  AddOption(sub, "trainers", &o->group.min_world_size, "Trainers the trainer group's first generation waits for");
+  AddOption(sub, "trainer-timeout-ms", &o->group.member_timeout_ms,
+            "A trainer silent this long after its group's collective failed is presumed dead");
+  AddOption(sub, "rendezvous-port", &o->rendezvous_port,
+            "Port of the c10d store the trainer group rendezvouses in (0 = any free port, -1 = none)");
+  AddOption(sub, "rendezvous-host", &o->group.store_host,
+            "Host trainers reach the rendezvous store at (\"\" = the host they reach the coordinator at)");
   AddJobOptions(sub, &o->job);
   AddCoordinatorOptions(sub, &o->coordinator);
   registry->Add(sub, [o] { return RunCoordinator(*o); }, [o] { return CheckCoordinatorArgs(*o); });

@@ -66,8 +66,7 @@ int main(int argc, char** argv) {
   glm::cmd::RegisterCoordinatorCommand(&app, &registry);
   glm::cmd::RegisterWorkerCommand(&app, &registry);
   glm::cmd::RegisterStatusCommand(&app, &registry);
-  glm::cmd::RegisterPlannedCommand(&app, "checkpoint", "Ask a running job to checkpoint now",
-                                   &registry);
+  glm::cmd::RegisterCheckpointCommand(&app, &registry);
   glm::cmd::RegisterKeysCommand(&app, &registry);
   glm::cmd::RegisterModelCommand(&app, &registry);
   glm::cmd::RegisterForwardCommand(&app, &registry);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "cmd/commands.h"
@@ -320,7 +321,11 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
     coordinator_endpoint = "tcp://127.0.0.1:" + std::to_string(FreePort());
     std::vector<std::string> cargs = {self,   "coordinator", "--bind",     coordinator_endpoint,
                                       "--state", (cluster / "state").string(), "--keys", keys,
-                                      "--job-file", (cluster / "job.json").string()};
+                                      "--job-file", (cluster / "job.json").string(),
+                                      // The trainer group: the first generation waits for every trainer;
+                                      // a fixed rendezvous port survives a coordinator restart.
+                                      "--trainers", std::to_string(o.trainers),
+                                      "--rendezvous-port", std::to_string(FreePort())};
     const fs::path url_file = w / "dashboard.url";
     fs::remove(url_file, ec);
     if (!o.dashboard.empty()) {
@@ -343,15 +348,23 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
     samples_args = {"--store-endpoint", store_endpoint, "--keys", keys, "--coordinator", coordinator_endpoint};
   }
 
-  // 4. The trainers: rank 0 on the terminal, the others into logs/.
+  // 4. The trainers: rank 0 on the terminal, the others into logs/. With a
+  //    coordinator they form its elastic trainer group (--rank is only the
+  //    preferred rank of the first generation); a reused store has no
+  //    coordinator: a fixed group whose rank 0 hosts the rendezvous.
+  const bool elastic = coordinator != nullptr;
   const std::string rendezvous = "127.0.0.1:" + std::to_string(FreePort());
   std::vector<Child*> trainers;
   for (int64_t r = 0; r < o.trainers; ++r) {
     std::vector<std::string> targs = {self, "train", "--workdir",
                                       r == 0 ? w.string() : (w / "ranks" / std::to_string(r)).string()};
     targs.insert(targs.end(), samples_args.begin(), samples_args.end());
-    targs.insert(targs.end(), {"--rank", std::to_string(r), "--world-size", std::to_string(o.trainers),
-                               "--rendezvous", rendezvous});
+    if (elastic) {
+      targs.insert(targs.end(), {"--rank", std::to_string(r)});
+    } else {
+      targs.insert(targs.end(), {"--rank", std::to_string(r), "--world-size", std::to_string(o.trainers),
+                                 "--rendezvous", rendezvous});
+    }
     if (o.resume) targs.push_back("--resume");
     if (o.json && r == 0) targs.push_back("--json");
     if (r != 0) targs.push_back("--quiet");
@@ -362,6 +375,7 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
   // 5. Watch: forward one Ctrl-C, show the pipeline's progress while the
   //    trainers wait for data, notice a process of the cluster dying.
   bool forwarded = false;
+  std::set<std::string> lost;  // trainers the elastic group lost
   const auto started = std::chrono::steady_clock::now();
   std::string failure;
   std::string last_phase;
@@ -378,7 +392,16 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
       forwarded = true;
     }
     for (Child* t : trainers) {
-      if (t->exited && LocalCluster::ExitCode(*t) != 0 && failure.empty()) {
+      if (!t->exited || LocalCluster::ExitCode(*t) == 0) continue;
+      if (elastic && t != trainers[0] && !forwarded) {
+        // The trainer group goes on without it (coordinator/trainer_group.h).
+        if (lost.insert(t->name).second) {
+          Say(t->name + " exited with " + std::to_string(LocalCluster::ExitCode(*t)) + (t->log.empty() ? "" : " (see " + t->log + ")") +
+              "; the trainer group continues without it");
+        }
+        continue;
+      }
+      if (failure.empty()) {
         failure = t->name + " exited with " + std::to_string(LocalCluster::ExitCode(*t)) +
                   (t->log.empty() ? "" : "; see " + t->log);
       }
@@ -428,7 +451,7 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
     code = LocalCluster::ExitCode(*trainers[0]);
     for (Child* t : trainers) {
       const int c = LocalCluster::ExitCode(*t);
-      if (c != 0 && c != 130 && code == kExitOk) code = c;
+      if (c != 0 && c != 130 && code == kExitOk && lost.count(t->name) == 0) code = c;
     }
   }
   // The pipeline's processes: workers leave by themselves once the job is

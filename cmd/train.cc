@@ -20,6 +20,7 @@
 #include "common/cli.h"
 #include "common/config.h"
 #include "common/logging.h"
+#include "cmd/train_group.h"
 #include "coordinator/trainer_report.h"
 #include "worker/trainer/batch_plan.h"
 #include "worker/training/dataset.h"
@@ -52,7 +53,9 @@ struct TrainCommandOptions {
   std::string coordinator;           // Default: "" = no step reports (glm train: coordinator endpoint)
   int64_t wait_for_data_s = 600;     // Default: 600 s
   int64_t rank = 0;                  // Default: 0
-  int64_t world_size = 1;            // Default: 1
+  // Default: 0 = from the coordinator's trainer group with --coordinator
+  // (elastic), else 1. Given: a fixed group of this size (--rank, --rendezvous).
+  int64_t world_size = 0;
   std::string rendezvous = "127.0.0.1:29500";  // Default: 127.0.0.1:29500
   std::string gloo_host;             // Default: "" = the address that routes to the rendezvous host
   bool quiet = false;                // Default: false: progress lines on stderr
@@ -156,7 +159,11 @@ Status CheckTrainArgs(const TrainCommandOptions& o) {
   }
   if (!o.store_endpoint.empty()) GLM_RETURN_IF_ERROR(CheckEndpoint("store-endpoint", o.store_endpoint));
   GLM_RETURN_IF_ERROR(o.config.Validate());
-  if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {
+  if (o.world_size == 0 && o.coordinator.empty() && o.rank != 0) {
+    return InvalidArgumentError("--rank " + std::to_string(o.rank) + " needs --world-size (or --coordinator, whose "
+                                "trainer group assigns ranks)");
+  }
+  if (o.world_size != 0 && (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size)) {
     return InvalidArgumentError("--rank " + std::to_string(o.rank) + " must be in [0, --world-size " +
                                 std::to_string(o.world_size) + ")");
   }
@@ -184,8 +191,8 @@ int RunTrain(const TrainCommandOptions& o) {
   t.store_endpoint = o.store_endpoint;
   t.keys_dir = o.keys;
   t.wait_for_data_ms = o.wait_for_data_s * 1000;
-  t.rank = o.rank;
-  t.world_size = o.world_size;
+  t.rank = o.world_size == 0 ? 0 : o.rank;  // in a trainer group, --rank is only a preference
+  t.world_size = std::max<int64_t>(1, o.world_size);
   t.rendezvous = o.rendezvous;
   t.gloo_host = o.gloo_host;
   t.progress = !o.quiet;
@@ -195,7 +202,10 @@ int RunTrain(const TrainCommandOptions& o) {
   // Each step reported to the coordinator (dashboard, /metrics, glm status;
   // back-pressure): coordinator/trainer_report.h. Failures are logged, never fatal.
   std::unique_ptr<coordinator::TrainerReporter> reporter;
+  std::unique_ptr<CoordinatorTrainerGroup> group;  // destroyed before the reporter
   std::optional<trainer::ObjectiveMixer> mixer;
+  auto last_checkpoint = std::make_shared<std::pair<int64_t, double>>(-1, 0.0);  // step, blocked ms
+  t.on_checkpoint = [last_checkpoint](int64_t step, double blocked_ms) { *last_checkpoint = {step, blocked_ms}; };
   if (!o.coordinator.empty()) {
     auto connected = coordinator::TrainerReporter::Connect(o.coordinator, o.keys);
     if (!connected.ok()) {
@@ -204,14 +214,21 @@ int RunTrain(const TrainCommandOptions& o) {
       return kExitUsage;
     }
     reporter = std::move(connected).value();
+    if (o.world_size == 0) {
+      // Elastic: the coordinator's trainer group decides membership,
+      // rendezvous, checkpoints and stops (coordinator/trainer_group.h).
+      group = std::make_unique<CoordinatorTrainerGroup>(reporter.get(), o.coordinator, &g_stop, o.rank);
+      t.group = group.get();
+      spdlog::info("trainer {} joins the trainer group of {}", group->trainer_id(), o.coordinator);
+    }
     trainer::MixerOptions mixer_options;
     mixer_options.weights = o.config.objective_weights;
     auto created = trainer::ObjectiveMixer::Create(mixer_options, o.config.global_batch_size);
     if (created.ok()) mixer = std::move(created).value();
     const int64_t checkpoint_every = o.config.checkpoint_every;
     const int64_t max_steps = o.config.max_steps;
-    t.on_step = [&reporter, &mixer, checkpoint_every, max_steps, last_checkpoint = int64_t{-1},
-                 last_checkpoint_ms = 0.0, failures = int64_t{0}](const trainer::StepMetrics& m) mutable {
+    t.on_step = [&reporter, &mixer, checkpoint_every, max_steps, last_checkpoint,
+                 failures = int64_t{0}](const trainer::StepMetrics& m) mutable {
       coordinator::TrainerReport r;
       r.trainer_id = "trainer/" + std::to_string(m.rank);
       r.rank = m.rank;
@@ -230,12 +247,10 @@ int RunTrain(const TrainCommandOptions& o) {
       r.step_ms = m.step_ms;
       // A checkpoint is written at every checkpoint_every-th step; its cost to
       // training is the time the step was blocked by it.
-      if (checkpoint_every > 0 && m.step % checkpoint_every == 0) {
-        last_checkpoint = m.step;
-        last_checkpoint_ms = m.checkpoint_block_ms;
-      }
-      r.checkpoint_step = last_checkpoint;
-      r.checkpoint_ms = last_checkpoint_ms;
+      // (The group's checkpoints at other boundaries come through on_checkpoint.)
+      if (checkpoint_every > 0 && m.step % checkpoint_every == 0) *last_checkpoint = {m.step, m.checkpoint_block_ms};
+      r.checkpoint_step = last_checkpoint->first;
+      r.checkpoint_ms = last_checkpoint->second;
       Status s = reporter->Report(r);
       if (!s.ok() && failures++ % 100 == 0) {
         spdlog::warn("step {}: report to the coordinator failed ({} so far): {}", m.step, failures, s.message());
@@ -275,10 +290,13 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
               "Storage server (glm store serve) the pipeline fills, tcp://HOST:PORT; missing samples are waited for");
     AddOption(sub, "keys", &opts->keys, "Cluster keys directory (client.pub, client.secret, server.pub); \"\" = plain TCP");
     AddOption(sub, "coordinator", &opts->coordinator,
-              "Coordinator endpoint (tcp://HOST:PORT) to report each step to (\"\" = none)");
+              "Coordinator endpoint (tcp://HOST:PORT): each step is reported to it and, without --world-size, its "
+              "trainer group decides rank, rendezvous, membership changes and checkpoints (\"\" = none)");
     AddOption(sub, "wait-for-data-s", &opts->wait_for_data_s, "Longest wait for the dataset manifest or a sample");
     AddOption(sub, "rank", &opts->rank, "This trainer's data-parallel rank");
-    AddOption(sub, "world-size", &opts->world_size, "Data-parallel trainers in all");
+    AddOption(sub, "world-size", &opts->world_size,
+              "Data-parallel trainers in a fixed group (with --rank, --rendezvous); 0 = with --coordinator, the "
+              "coordinator's elastic trainer group decides, else 1");
     AddOption(sub, "rendezvous", &opts->rendezvous, "HOST:PORT of the Gloo rendezvous store (rank 0 hosts it)");
     AddOption(sub, "gloo-host", &opts->gloo_host,
               "Address other trainers reach this one at (\"\" = the local address routing to the rendezvous host)");

@@ -83,6 +83,7 @@ void CoordinatorServer::Run(const std::atomic<bool>* stop) {
 
 nlohmann::json CoordinatorServer::StatusWithTransport() const {
   nlohmann::json j = coordinator_->StatusJson();
+  if (options_.trainer_group != nullptr) j["trainer_group"] = options_.trainer_group->StatusJson();
   j["transport"] = {{"received", socket_->num_received()},
                     {"dropped_malformed", socket_->num_dropped()},
                     {"dropped_unexpected", num_unexpected_.load()},
@@ -174,6 +175,67 @@ void CoordinatorServer::Dispatch(const std::string& peer, wire::Envelope::Reader
       } else {
         coordinator_->Consumed(c.getStep());
         ack.setOk(true);
+      }
+      break;
+    }
+    case wire::Envelope::TRAINER_SYNC: {
+      auto t = e.getTrainerSync();
+      TrainerSyncRequest request;
+      switch (t.getKind()) {
+        case wire::TrainerSync::Kind::JOIN: request.kind = TrainerSyncRequest::kJoin; break;
+        case wire::TrainerSync::Kind::BOUNDARY: request.kind = TrainerSyncRequest::kBoundary; break;
+        case wire::TrainerSync::Kind::FAILED: request.kind = TrainerSyncRequest::kFailed; break;
+        case wire::TrainerSync::Kind::HEARTBEAT: request.kind = TrainerSyncRequest::kHeartbeat; break;
+      }
+      request.trainer_id = t.getTrainerId().cStr();
+      request.generation = t.getGeneration();
+      request.rank = t.getRank();
+      request.world_size = t.getWorldSize();
+      request.step = t.getStep();
+      request.leaving = t.getLeaving();
+      TrainerSyncReply result;
+      if (request.trainer_id.empty() || request.trainer_id.size() > 200 || request.step < 0 ||
+          request.world_size < 1 || request.rank < 0 ||
+          (request.kind != TrainerSyncRequest::kJoin && request.rank >= request.world_size)) {
+        ++num_unexpected_;
+        result.action = TrainerSyncReply::kStop;
+        result.reason = "malformed trainer sync (empty or long trainer id, negative step, rank outside the world)";
+      } else if (options_.trainer_group == nullptr) {
+        result.action = TrainerSyncReply::kStop;
+        result.reason = "this coordinator runs no trainer group";
+      } else {
+        result = options_.trainer_group->Handle(request);
+      }
+      auto r = out.initTrainerSyncReply();
+      switch (result.action) {
+        case TrainerSyncReply::kContinue: r.setAction(wire::TrainerSyncReply::Action::CONTINUE); break;
+        case TrainerSyncReply::kSwitch: r.setAction(wire::TrainerSyncReply::Action::SWITCH); break;
+        case TrainerSyncReply::kWait: r.setAction(wire::TrainerSyncReply::Action::WAIT); break;
+        case TrainerSyncReply::kStop: r.setAction(wire::TrainerSyncReply::Action::STOP); break;
+      }
+      r.setGeneration(result.generation);
+      r.setRank(result.rank);
+      r.setWorldSize(result.world_size);
+      r.setCheckpoint(result.checkpoint);
+      r.setRetryAfterMs(static_cast<uint32_t>(std::max<int64_t>(0, result.retry_ms)));
+      r.setReason(result.reason);
+      r.setStoreHost(result.store_host);
+      r.setStorePort(result.store_port);
+      break;
+    }
+    case wire::Envelope::CHECKPOINT_REQUEST: {
+      auto r = out.initCheckpointReply();
+      if (options_.trainer_group == nullptr) {
+        r.setAccepted(false);
+        r.setDetail("this coordinator runs no trainer group");
+      } else {
+        StatusOr<int64_t> at = options_.trainer_group->RequestCheckpoint();
+        r.setAccepted(at.ok());
+        r.setStep(at.ok() ? *at : -1);
+        if (!at.ok()) r.setDetail(at.status().message());
+        if (at.ok()) {
+          spdlog::info("checkpoint requested ({}): at step {}", e.getCheckpointRequest().getReason().cStr(), *at);
+        }
       }
       break;
     }

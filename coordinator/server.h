@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "coordinator/coordinator.h"
+#include "coordinator/trainer_group.h"
 #include "transport/socket.h"
 
 namespace glm::coordinator {
@@ -31,6 +32,10 @@ struct ServerOptions {
   // (StatusJson walks every task). Default: none; 500 ms.
   std::function<void(const Coordinator&, const nlohmann::json&)> publish;
   int publish_interval_ms = 500;
+  // The trainer group (TrainerSync, CheckpointRequest); must outlive the
+  // server. Default: none (trainer-group messages are answered with a stop
+  // that says the coordinator runs no group).
+  TrainerGroup* trainer_group = nullptr;
 };
 
 class CoordinatorServer {

@@ -263,6 +263,75 @@ Status TrainerReporter::Report(const TrainerReport& report) {
   return Status::Ok();
 }
 
+StatusOr<TrainerSyncReply> TrainerReporter::Sync(const TrainerSyncRequest& request, int timeout_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  transport::EnvelopeBuilder b(next_request_id_++);
+  auto t = b.envelope().initTrainerSync();
+  switch (request.kind) {
+    case TrainerSyncRequest::kJoin: t.setKind(wire::TrainerSync::Kind::JOIN); break;
+    case TrainerSyncRequest::kBoundary: t.setKind(wire::TrainerSync::Kind::BOUNDARY); break;
+    case TrainerSyncRequest::kFailed: t.setKind(wire::TrainerSync::Kind::FAILED); break;
+    case TrainerSyncRequest::kHeartbeat: t.setKind(wire::TrainerSync::Kind::HEARTBEAT); break;
+  }
+  t.setTrainerId(request.trainer_id);
+  t.setGeneration(request.generation);
+  t.setRank(request.rank);
+  t.setWorldSize(request.world_size);
+  t.setStep(request.step);
+  t.setLeaving(request.leaving);
+  auto reply = channel_->Call(b, timeout_ms > 0 ? timeout_ms : timeout_ms_);
+  if (!reply.ok()) {
+    const std::string why = "coordinator " + endpoint_ + ": " + reply.status().message();
+    return reply.status().code() == StatusCode::kDeadlineExceeded ? DeadlineExceededError(why)
+                                                                   : UnavailableError(why);
+  }
+  auto e = (*reply)->envelope();
+  if (!e.isTrainerSyncReply()) {
+    return InternalError("coordinator " + endpoint_ + " answered a trainer sync with " +
+                         transport::EnvelopeKindName(e.which()) + " (an older coordinator?)");
+  }
+  auto r = e.getTrainerSyncReply();
+  TrainerSyncReply out;
+  switch (r.getAction()) {
+    case wire::TrainerSyncReply::Action::CONTINUE: out.action = TrainerSyncReply::kContinue; break;
+    case wire::TrainerSyncReply::Action::SWITCH: out.action = TrainerSyncReply::kSwitch; break;
+    case wire::TrainerSyncReply::Action::WAIT: out.action = TrainerSyncReply::kWait; break;
+    case wire::TrainerSyncReply::Action::STOP: out.action = TrainerSyncReply::kStop; break;
+  }
+  out.generation = r.getGeneration();
+  out.rank = r.getRank();
+  out.world_size = r.getWorldSize();
+  out.checkpoint = r.getCheckpoint();
+  out.retry_ms = r.getRetryAfterMs();
+  out.reason = r.getReason().cStr();
+  out.store_host = r.getStoreHost().cStr();
+  out.store_port = r.getStorePort();
+  if (out.action == TrainerSyncReply::kSwitch &&
+      (out.world_size < 1 || out.rank < 0 || out.rank >= out.world_size || out.generation < 0)) {
+    return InternalError("coordinator " + endpoint_ + " sent an impossible membership: rank " +
+                         std::to_string(out.rank) + " of " + std::to_string(out.world_size));
+  }
+  return out;
+}
+
+StatusOr<int64_t> TrainerReporter::RequestCheckpoint(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  transport::EnvelopeBuilder b(next_request_id_++);
+  b.envelope().initCheckpointRequest().setReason(reason);
+  auto reply = channel_->Call(b, timeout_ms_);
+  if (!reply.ok()) {
+    return UnavailableError("coordinator " + endpoint_ + ": " + reply.status().message());
+  }
+  auto e = (*reply)->envelope();
+  if (!e.isCheckpointReply()) {
+    return InternalError("coordinator " + endpoint_ + " answered a checkpoint request with " +
+                         transport::EnvelopeKindName(e.which()));
+  }
+  auto r = e.getCheckpointReply();
+  if (!r.getAccepted()) return FailedPreconditionError(r.getDetail().cStr());
+  return r.getStep();
+}
+
 uint64_t TrainerReporter::num_sent() const {
   std::lock_guard<std::mutex> lock(mu_);
   return num_sent_;

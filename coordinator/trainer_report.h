@@ -25,6 +25,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "coordinator/trainer_group.h"
 #include "schema/wire/wire.capnp.h"
 
 namespace glm::coordinator {
@@ -82,6 +83,16 @@ class TrainerReporter {
   // away. InvalidArgument for a report that fails Validate() or that the
   // coordinator refuses.
   Status Report(const TrainerReport& report);
+
+  // The trainer group protocol (coordinator/trainer_group.h): one round trip
+  // of at most timeout_ms (0 = the reporter's timeout), without the report
+  // backoff. Unavailable / DeadlineExceeded when the coordinator is away (the
+  // caller retries), Internal for an unexpected answer.
+  StatusOr<TrainerSyncReply> Sync(const TrainerSyncRequest& request, int timeout_ms = 0);
+  // `glm checkpoint`: asks the coordinator to have the trainer group write a
+  // checkpoint; the step it will be written at (-1: the group's next
+  // boundary). FailedPrecondition with the coordinator's reason when refused.
+  StatusOr<int64_t> RequestCheckpoint(const std::string& reason);
 
   uint64_t num_sent() const;    // reports the coordinator acknowledged
   uint64_t num_failed() const;  // reports that did not reach it

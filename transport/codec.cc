@@ -15,7 +15,7 @@ capnp::ReaderOptions ToReaderOptions(const DecodeLimits& limits) {
 }
 
 // Highest union discriminant this build knows (Envelope::PONG).
-constexpr int kLastKnownKind = static_cast<int>(wire::Envelope::PONG);
+constexpr int kLastKnownKind = static_cast<int>(wire::Envelope::CHECKPOINT_REPLY);
 
 // Walks every field of the envelope so that a malformed pointer deep inside
 // fails here, inside the try block, rather than later in a handler.
@@ -108,6 +108,10 @@ const char* EnvelopeKindName(wire::Envelope::Which which) {
     case wire::Envelope::STATUS_REPLY: return "statusReply";
     case wire::Envelope::PING: return "ping";
     case wire::Envelope::PONG: return "pong";
+    case wire::Envelope::TRAINER_SYNC: return "trainerSync";
+    case wire::Envelope::TRAINER_SYNC_REPLY: return "trainerSyncReply";
+    case wire::Envelope::CHECKPOINT_REQUEST: return "checkpointRequest";
+    case wire::Envelope::CHECKPOINT_REPLY: return "checkpointReply";
   }
   return "unknown";
 }

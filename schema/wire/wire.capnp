@@ -204,6 +204,58 @@ struct StatusReply {
   json @0 :Text;
 }
 
+# trainer -> coordinator: the trainer group protocol (coordinator/
+# trainer_group.h): joining, every step boundary, a failed collective, and a
+# liveness beat. Answered by TrainerSyncReply.
+struct TrainerSync {
+  kind @0 :Kind;
+  trainerId @1 :Text;        # unique per trainer process, e.g. "host/1234/9f3a"
+  generation @2 :Int64;      # the generation the trainer is in (-1: none yet)
+  rank @3 :Int64;            # its rank there
+  worldSize @4 :Int64;       # that generation's size
+  step @5 :Int64;            # completed optimizer steps
+  leaving @6 :Bool;          # kind boundary: SIGTERM received, leave the group
+
+  enum Kind {
+    join @0;                 # wants into the group
+    boundary @1;             # finished `step` steps: what now?
+    failed @2;               # a collective of `generation` failed: next membership?
+    heartbeat @3;            # alive (sent every second from a background thread)
+  }
+}
+
+# coordinator -> trainer.
+struct TrainerSyncReply {
+  action @0 :Action;
+  generation @1 :Int64;      # action switch: the membership to join
+  rank @2 :Int64;
+  worldSize @3 :Int64;
+  checkpoint @4 :Bool;       # write a checkpoint at this boundary first
+  retryAfterMs @5 :UInt32;   # action wait: ask again after this long
+  reason @6 :Text;           # action wait / stop: for the log
+  storeHost @7 :Text;        # the c10d rendezvous store ("" = the coordinator's host)
+  storePort @8 :Int32;       # 0 = none: the trainer must have been given one
+
+  enum Action {
+    continue @0;             # train the next step
+    switch @1;               # join generation/rank/worldSize (SyncState) now
+    wait @2;                 # not yet: ask again
+    stop @3;                 # leave (after the checkpoint, if asked)
+  }
+}
+
+# glm checkpoint -> coordinator: checkpoint the trainer group soon.
+struct CheckpointRequest {
+  reason @0 :Text;           # for the log
+}
+
+# coordinator -> glm checkpoint.
+struct CheckpointReply {
+  accepted @0 :Bool;
+  step @1 :Int64;            # the boundary it will be written at (-1: the group's next one)
+  detail @2 :Text;           # why not, when refused
+}
+
 # Benchmark call (glm bench rpc): echo `payload` back in Pong.
 struct Ping {
   id @0 :UInt64;
@@ -234,5 +286,9 @@ struct Envelope {
     statusReply @13 :StatusReply;
     ping @14 :Ping;
     pong @15 :Pong;
+    trainerSync @17 :TrainerSync;
+    trainerSyncReply @18 :TrainerSyncReply;
+    checkpointRequest @19 :CheckpointRequest;
+    checkpointReply @20 :CheckpointReply;
   }
 }

@@ -92,10 +92,13 @@ TEST(GlmBinaryTest, GemmFloorFailsClearly) {
   EXPECT_TRUE(Contains(r.output, "below the floor")) << r.output;
 }
 
-TEST(GlmBinaryTest, PlannedCommandSaysNotBuilt) {
+TEST(GlmBinaryTest, CheckpointWithoutACoordinatorSaysWhatIsWrong) {
   CommandResult r = RunGlm("checkpoint --run x");
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_TRUE(Contains(r.output, "not built yet")) << r.output;
+  EXPECT_TRUE(Contains(r.output, "--run")) << r.output;
+  r = RunGlm("checkpoint --coordinator tcp://127.0.0.1:1 --keys ''");  // nobody listens on port 1
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(Contains(r.output, "coordinator tcp://127.0.0.1:1")) << r.output;
 }
 
 }  // namespace

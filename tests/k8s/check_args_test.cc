@@ -100,13 +100,15 @@ TEST_F(K8sCheckArgsTest, EnvironmentVariablesAndConfigFileAreApplied) {
   EXPECT_TRUE(Contains(r.output, "unknown key 'max-stepz'")) << r.output;
 }
 
-TEST_F(K8sCheckArgsTest, UnknownFlagsPlannedCommandsAndMissingRequiredOnesFail) {
+TEST_F(K8sCheckArgsTest, UnknownFlagsBadEndpointsAndMissingRequiredOnesFail) {
   auto r = Glm("worker --coordinator tcp://c:5555 --no-such-flag 1 --check-args");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "--no-such-flag")) << r.output;
-  r = Glm("checkpoint --check-args");  // still a planned command
+  r = Glm("checkpoint --coordinator coordinator:5555 --check-args");  // no tcp://
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_TRUE(Contains(r.output, "not built yet")) << r.output;
+  EXPECT_TRUE(Contains(r.output, "coordinator")) << r.output;
+  r = Glm("checkpoint --coordinator tcp://glm-coordinator:5555 --keys /keys --check-args");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
   r = Glm("store serve --tokenizer /t --check-args");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "store")) << r.output;

@@ -299,8 +299,29 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
   model::GlmModel net(model::GlmModelOptions{mc, c.seed});
   StoreBatchSource source(store.get(), o.store_endpoint.empty() ? 0 : o.wait_for_data_ms, o.stop);
   trainer::CommunicatorOptions co;
+  co.timeout_ms = 120000;  // a peer may still be loading LibTorch or waiting for data
   std::unique_ptr<trainer::StoreServer> rendezvous_store;
-  if (o.world_size > 1) {
+  trainer::Membership me;
+  me.rank = o.rank;
+  me.world_size = o.world_size;
+  if (o.group != nullptr) {
+    // The coordinator's trainer group admits this trainer and names the
+    // rendezvous store it hosts.
+    say("joining the trainer group");
+    GLM_ASSIGN_OR_RETURN(me, o.group->Join());
+    co.store_host = o.group->store_host();
+    co.port = o.group->store_port();
+    if (co.port <= 0) {
+      return FailedPreconditionError("the coordinator hosts no rendezvous store (start it with --rendezvous-port)");
+    }
+    if (!o.gloo_host.empty()) {
+      co.bind_host = o.gloo_host;
+    } else {
+      GLM_ASSIGN_OR_RETURN(co.bind_host, LocalAddressToward(co.store_host, co.port));
+    }
+    say("in the trainer group: generation " + std::to_string(me.generation) + ", rank " + std::to_string(me.rank) +
+        " of " + std::to_string(me.world_size) + " (rendezvous " + co.store_host + ":" + std::to_string(co.port) + ")");
+  } else if (o.world_size > 1) {
     const size_t colon = o.rendezvous.rfind(':');
     if (colon == std::string::npos) return InvalidArgumentError("--rendezvous must be HOST:PORT, got " + o.rendezvous);
     co.store_host = o.rendezvous.substr(0, colon);
@@ -311,13 +332,14 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
     } else {
       GLM_ASSIGN_OR_RETURN(co.bind_host, LocalAddressToward(co.store_host, co.port));
     }
-    co.timeout_ms = 120000;  // a peer may still be loading LibTorch or waiting for data
     if (o.rank == 0) {
       GLM_ASSIGN_OR_RETURN(rendezvous_store, trainer::StoreServer::Start(co.port, co.timeout_ms));
     }
   }
   trainer::RendezvousCommunicatorFactory communicators(co);  // world size 1: local
-  trainer::StaticMembership membership;
+  trainer::StaticMembership static_membership;
+  trainer::MembershipSource* membership = o.group != nullptr ? static_cast<trainer::MembershipSource*>(o.group)
+                                                             : &static_membership;
   trainer::CheckpointOptions cko;
   cko.directory = (fs::path(o.workdir) / "checkpoints").string();
   cko.keep_last = c.keep_checkpoints;
@@ -355,7 +377,7 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
   };
   GLM_ASSIGN_OR_RETURN(auto sink, JsonlMetricsSink::Open((fs::path(o.workdir) / "metrics.jsonl").string(), progress));
 
-  trainer::Trainer t(to, net.ptr(), &source, MakeGlmLoss(net), &communicators, &membership, sink.get(), &checkpoints);
+  trainer::Trainer t(to, net.ptr(), &source, MakeGlmLoss(net), &communicators, membership, sink.get(), &checkpoints);
   GLM_RETURN_IF_ERROR(t.Init());
   if (o.resume) {
     auto latest = checkpoints.LoadLatest();
@@ -368,15 +390,31 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
       return latest.status();
     }
   }
-  trainer::Membership me;
-  me.rank = o.rank;
-  me.world_size = o.world_size;
   GLM_RETURN_IF_ERROR(t.Start(me));
   run_start_step = result.start_step = t.step();
   say("training preset " + c.model_preset + " (" + std::to_string(mc.NumParameters()) + " parameters, vocab " +
       std::to_string(mc.vocab_size) + ") on " + samples_from + " for " + std::to_string(c.max_steps) + " steps");
+  const auto stop_requested = [&] {
+    return (o.stop != nullptr && o.stop->load()) || (o.stop_at_step > 0 && t.step() >= o.stop_at_step);
+  };
   while (t.step() < c.max_steps) {
-    if ((o.stop != nullptr && o.stop->load()) || (o.stop_at_step > 0 && t.step() >= o.stop_at_step)) {
+    if (o.group != nullptr) {
+      // The group decides at every boundary: a stop request becomes "leaving",
+      // and every member checkpoints and switches (or stops) at the same step.
+      GLM_ASSIGN_OR_RETURN(BoundaryDecision d, o.group->AtBoundary(t.step(), stop_requested()));
+      if (d.checkpoint && t.step() > 0) {
+        GLM_ASSIGN_OR_RETURN(double blocked_ms, t.SaveCheckpoint());
+        if (o.on_checkpoint) o.on_checkpoint(t.step(), blocked_ms);
+      }
+      if (d.stop) {
+        if (!stop_requested()) {
+          return AbortedError("the trainer group stopped this trainer at step " + std::to_string(t.step()) + ": " +
+                              d.reason);
+        }
+        result.stopped = true;
+        break;
+      }
+    } else if (stop_requested()) {
       result.stopped = true;
       break;
     }
@@ -395,7 +433,10 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   result.final_step = t.step();
   const bool saved = c.checkpoint_every > 0 && t.step() % c.checkpoint_every == 0 && t.step() > result.start_step;
-  if (!saved && t.step() > result.start_step) GLM_RETURN_IF_ERROR(t.SaveCheckpoint().status());
+  if (!saved && t.step() > result.start_step && !(result.stopped && o.group != nullptr)) {
+    GLM_ASSIGN_OR_RETURN(double blocked_ms, t.SaveCheckpoint());
+    if (o.on_checkpoint) o.on_checkpoint(t.step(), blocked_ms);
+  }
   GLM_RETURN_IF_ERROR(t.WaitForCheckpoint());
   auto list = checkpoints.List();
   if (!list.empty()) result.checkpoint = list.back();
@@ -411,7 +452,7 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
         " (continue with --resume)");
     return result;
   }
-  if (o.rank != 0) return result;  // rank 0 evaluates
+  if (t.communicator() != nullptr && t.communicator()->rank() != 0) return result;  // rank 0 evaluates
 
   GLM_ASSIGN_OR_RETURN(result.eval, EvaluateHeldOut(net, *store, manifest, c.micro_batch_size));
   const uint64_t examples = std::min<uint64_t>(static_cast<uint64_t>(c.infill_examples),

@@ -36,6 +36,32 @@ class GlmTokenizer;
 
 namespace glm::training {
 
+// What the trainer group (run by the coordinator: coordinator/
+// trainer_group.h) tells a trainer at a step boundary.
+struct BoundaryDecision {
+  bool checkpoint = false;  // write a checkpoint of the state after this boundary's steps
+  bool stop = false;        // leave: the group stops, or goes on without this trainer
+  std::string reason;       // with stop
+};
+
+// A trainer group membership that a coordinator decides (glm train
+// --coordinator without --world-size); cmd/ implements it over the wire.
+// Besides the MembershipSource calls (switches at step boundaries, and a new
+// generation after a failed collective) it admits the trainer, names the
+// rendezvous store, and decides checkpoints and stops.
+class TrainerGroupMembership : public trainer::MembershipSource {
+ public:
+  // Blocks until the group admits this trainer: its first membership.
+  virtual StatusOr<trainer::Membership> Join() = 0;
+  // At every step boundary, before the step: what to do there. `leaving`: the
+  // trainer was asked to stop (SIGTERM). A switch it announces is returned by
+  // PollChange(completed_steps).
+  virtual StatusOr<BoundaryDecision> AtBoundary(int64_t completed_steps, bool leaving) = 0;
+  // The c10d rendezvous store of every generation (after Join).
+  virtual std::string store_host() const = 0;
+  virtual int store_port() const = 0;
+};
+
 struct TrainRunOptions {
   PretrainConfig config;
   // The samples: exactly one of
@@ -54,9 +80,16 @@ struct TrainRunOptions {
   // Default: "" = the local address that routes to the rendezvous host. The
   // address other trainers reach this one at (Gloo's device).
   std::string gloo_host;
+  // Default: none. When set, the coordinator's trainer group decides rank,
+  // world size, rendezvous, membership changes, checkpoints and stops
+  // (rank, world_size and rendezvous above are then unused). Not owned.
+  TrainerGroupMembership* group = nullptr;
   // Called after every step with its metrics (e.g. reports to the
   // coordinator). Default: none.
   std::function<void(const trainer::StepMetrics&)> on_step;
+  // Called after a checkpoint was started for the state after `step`, with
+  // the time training was blocked by it. Default: none.
+  std::function<void(int64_t step, double blocked_ms)> on_checkpoint;
   std::string workdir;     // Required: the run directory
   bool resume = false;     // Default: false: start from the latest checkpoint in workdir
   bool progress = true;    // Default: true: progress lines on stderr
