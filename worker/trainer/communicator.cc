@@ -3,11 +3,15 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #ifdef GLM_TRAINER_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 #include <map>
+#include <mutex>
 
 #include "common/options.h"
 
@@ -24,6 +28,136 @@ Status CommunicatorOptions::Validate() const {
 }
 
 namespace {
+
+// Buckets of parameters in reverse order, all-reduced from autograd
+// post-hooks on the parameters' grad accumulators (which run after .grad was
+// updated) as soon as every member of a bucket, and every earlier bucket, is
+// ready.
+class HookGradientReducer : public GradientReducer {
+ public:
+  HookGradientReducer(c10::intrusive_ptr<c10d::ProcessGroup> pg, const std::vector<torch::Tensor>& params,
+                      int64_t bucket_bytes, Membership membership)
+      : pg_(std::move(pg)), params_(params), membership_(membership) {
+    // A small first bucket (the last layers' gradients come first), then
+    // buckets of at most bucket_bytes of one dtype, as DistributedDataParallel.
+    const int64_t first_cap = std::min<int64_t>(bucket_bytes, 1 << 20);
+    bucket_of_.assign(params_.size(), 0);
+    int64_t bytes = 0;
+    for (size_t k = params_.size(); k-- > 0;) {
+      const torch::Tensor& p = params_[k];
+      const int64_t b = p.numel() * p.element_size();
+      const int64_t cap = buckets_.size() <= 1 ? first_cap : bucket_bytes;
+      if (buckets_.empty() || bytes + b > cap || p.scalar_type() != params_[buckets_.back().members[0]].scalar_type()) {
+        buckets_.emplace_back();
+        bytes = 0;
+      }
+      buckets_.back().members.push_back(k);
+      bucket_of_[k] = buckets_.size() - 1;
+      bytes += b;
+    }
+    for (size_t k = 0; k < params_.size(); ++k) {
+      std::shared_ptr<torch::autograd::Node> acc = torch::autograd::impl::grad_accumulator(params_[k]);
+      GLM_CHECK(acc != nullptr) << "parameter " << k << " is not a leaf that requires grad";
+      hooks_.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+          [this, k](const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) {
+            OnReady(k);
+            return outputs;
+          })));
+      accumulators_.push_back(std::move(acc));  // kept alive: a new one would not have the hook
+    }
+  }
+
+  ~HookGradientReducer() override {
+    for (size_t k = 0; k < accumulators_.size(); ++k) accumulators_[k]->del_post_hook(hooks_[k]);
+  }
+
+  void PrepareForBackward() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = true;
+    next_launch_ = 0;
+    for (Bucket& b : buckets_) {
+      b.remaining = b.members.size();
+      b.work.reset();
+      b.flat = torch::Tensor();
+    }
+  }
+
+  Status Finish() override {
+    try {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        armed_ = false;
+        launched_in_backward_ = static_cast<int64_t>(next_launch_);
+        // Parameters that got no gradient in this backward: their buckets go now, in order.
+        while (next_launch_ < buckets_.size()) LaunchLocked(next_launch_++);
+      }
+      torch::NoGradGuard no_grad;
+      for (Bucket& b : buckets_) {
+        b.work->wait();
+        int64_t offset = 0;
+        for (size_t k : b.members) {
+          torch::Tensor& p = params_[k];
+          const int64_t n = p.numel();
+          if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+          p.mutable_grad().copy_(b.flat.narrow(0, offset, n).view(p.sizes()));
+          offset += n;
+        }
+        b.flat = torch::Tensor();
+        b.work.reset();
+      }
+      return Status::Ok();
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      return AbortedError("gradient all-reduce failed in generation " + std::to_string(membership_.generation) +
+                          " (rank " + std::to_string(membership_.rank) + " of " +
+                          std::to_string(membership_.world_size) + "): " + what.substr(0, what.find('\n')));
+    }
+  }
+
+  int64_t buckets_launched_in_backward() const override { return launched_in_backward_; }
+  int64_t num_buckets() const override { return static_cast<int64_t>(buckets_.size()); }
+
+ private:
+  struct Bucket {
+    std::vector<size_t> members;  // parameter indices
+    size_t remaining = 0;         // members whose gradient is not ready yet
+    torch::Tensor flat;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+
+  void OnReady(size_t k) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!armed_) return;  // an earlier micro batch: accumulate only
+    Bucket& b = buckets_[bucket_of_[k]];
+    if (b.remaining > 0) --b.remaining;
+    while (next_launch_ < buckets_.size() && buckets_[next_launch_].remaining == 0) LaunchLocked(next_launch_++);
+  }
+
+  void LaunchLocked(size_t index) {
+    torch::NoGradGuard no_grad;
+    Bucket& b = buckets_[index];
+    std::vector<torch::Tensor> parts;
+    for (size_t k : b.members) {
+      const torch::Tensor& p = params_[k];
+      parts.push_back(p.grad().defined() ? p.grad().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
+    }
+    b.flat = torch::cat(parts);
+    std::vector<torch::Tensor> io{b.flat};
+    b.work = pg_->allreduce(io);
+  }
+
+  c10::intrusive_ptr<c10d::ProcessGroup> pg_;
+  std::vector<torch::Tensor> params_;
+  Membership membership_;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> bucket_of_;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  std::vector<uintptr_t> hooks_;
+  std::mutex mu_;
+  bool armed_ = false;      // guarded by mu_
+  size_t next_launch_ = 0;  // guarded by mu_
+  int64_t launched_in_backward_ = 0;
+};
 
 // A process group over c10d (Gloo; NCCL when compiled in and the tensors are
 // on CUDA).
@@ -84,6 +218,10 @@ class ProcessGroupCommunicator : public Communicator {
                           std::to_string(membership_.rank) + " of " +
                           std::to_string(membership_.world_size) + "): " + FirstLine(e.what()));
     }
+  }
+
+  std::unique_ptr<GradientReducer> MakeGradientReducer(const std::vector<torch::Tensor>& params) override {
+    return std::make_unique<HookGradientReducer>(pg_, params, bucket_bytes_, membership_);
   }
 
   Status Broadcast(std::vector<torch::Tensor>& tensors, int64_t root) override {

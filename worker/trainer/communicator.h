@@ -15,10 +15,14 @@
 //                    generation rendezvouses in its own namespace and a stale
 //                    process of an older generation can never join a newer one.
 //
-// Gradient all-reduce is bucketed: gradients are copied into flat buffers of
-// at most bucket_bytes, all buckets are launched asynchronously (Gloo works on
-// them on its own threads), then waited for and copied back. Buckets run after
-// backward, not overlapped with it (see docs/trainer.md).
+// Gradient all-reduce is bucketed two ways: AllReduceSum copies tensors into
+// flat buffers of at most bucket_bytes, launches them all asynchronously
+// (Gloo works on them on its own threads), then waits and copies back; and a
+// GradientReducer all-reduces each bucket of gradients *during* backward, as
+// soon as backward has accumulated all of its gradients (autograd post-hooks
+// on the parameters' grad accumulators, as PyTorch DDP's c10d::Reducer does;
+// that class cannot be used here because Debian's libtorch-dev lacks headers
+// reducer.hpp includes), so communication overlaps the rest of backward.
 //
 // Errors: a collective that fails (peer died, timeout) returns kAborted: the
 // caller abandons the step and waits for a new membership generation.
@@ -49,6 +53,25 @@ struct Membership {
   int64_t world_size = 1;
 };
 
+// Sums the gradients of a fixed parameter list across ranks during backward.
+// Gradients of earlier backwards accumulate in .grad as usual; during the
+// backward after PrepareForBackward(), each bucket of parameters is
+// all-reduced as soon as backward has accumulated all of its gradients (the
+// buckets hold the parameters in reverse order, as backward produces them,
+// and are launched in the same order on every rank). Finish() then launches
+// what backward did not reach, waits, and leaves the sums in .grad.
+class GradientReducer {
+ public:
+  virtual ~GradientReducer() = default;
+  // Before the backward of the last micro batch of a step.
+  virtual void PrepareForBackward() = 0;
+  // After that backward. Aborted when a collective failed (a peer died).
+  virtual Status Finish() = 0;
+  // Buckets the last backward launched itself (the rest: Finish()), and all.
+  virtual int64_t buckets_launched_in_backward() const = 0;
+  virtual int64_t num_buckets() const = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -61,6 +84,13 @@ class Communicator {
   virtual Status AllReduceSum(std::vector<torch::Tensor>& tensors) = 0;
   // In-place broadcast of every tensor from rank `root`.
   virtual Status Broadcast(std::vector<torch::Tensor>& tensors, int64_t root) = 0;
+  // A reducer for `params` (which must outlive it) that overlaps the
+  // all-reduce with backward; nullptr when this communicator has none (world
+  // size 1, fakes): the caller then all-reduces after backward.
+  virtual std::unique_ptr<GradientReducer> MakeGradientReducer(const std::vector<torch::Tensor>& params) {
+    (void)params;
+    return nullptr;
+  }
 };
 
 // World size 1.

@@ -275,7 +275,8 @@ Status Trainer::Start(const Membership& membership, bool has_state) {
 Status Trainer::Reconfigure(const Membership& m) {
   prefetcher_.reset();
   ZeroGrads();
-  comm_.reset();  // tear down the old process group first
+  reducer_.reset();  // its hooks and buckets belong to the old process group
+  comm_.reset();     // tear down the old process group first
   GLM_ASSIGN_OR_RETURN(comm_, communicators_->Join(m));
   GLM_ASSIGN_OR_RETURN(slice_, ComputeRankSlice(options_.geometry, m.rank, m.world_size));
   GLM_RETURN_IF_ERROR(SyncState());
@@ -406,12 +407,29 @@ Status Trainer::AttemptStep() {
   // stats: [loss_sum, objective_loss_sum x3, objective_weight x3, tokens, samples x3]
   torch::Tensor stats = torch::zeros({11}, torch::kFloat64);
   auto stats_a = stats.accessor<double, 1>();
+  const auto& params = optimizer_->parameters();
+  if (options_.overlap_allreduce && reducer_ == nullptr && comm_->world_size() > 1) {
+    std::vector<torch::Tensor> tensors;
+    for (const auto& p : params) tensors.push_back(p.tensor);
+    try {
+      reducer_ = comm_->MakeGradientReducer(tensors);
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      return InternalError("cannot build the gradient reducer: " + what.substr(0, what.find('\n')));
+    }
+  }
   try {
     model_->train();
-    for (const MicroBatch& batch : batches) {
+    for (size_t i = 0; i < batches.size(); ++i) {
+      const MicroBatch& batch = batches[i];
       torch::manual_seed(MicroBatchSeed(options_.seed, step_, batch.begin_slot));
       LossOutput out = loss_(*model_, batch);
-      (out.loss_sum / global_weight).backward();
+      torch::Tensor scaled = out.loss_sum / global_weight;
+      // The last micro batch's backward also sums the accumulated gradients
+      // over ranks, bucket by bucket as they become ready.
+      const bool reduce_now = reducer_ != nullptr && i + 1 == batches.size();
+      if (reduce_now) reducer_->PrepareForBackward();
+      scaled.backward();
       stats_a[0] += out.loss_sum.item<double>();
       for (int o = 0; o < kNumObjectives; ++o) {
         stats_a[1 + o] += out.objective_loss_sum[o];
@@ -422,17 +440,30 @@ Status Trainer::AttemptStep() {
     }
   } catch (const std::exception& e) {
     ZeroGrads();
+    reducer_.reset();  // it may hold launched buckets of this step
     const std::string what = e.what();
     return InternalError("step " + std::to_string(step_) +
                          " forward/backward threw: " + what.substr(0, what.find('\n')));
   }
+  if (reducer_ != nullptr) {
+    // The buckets backward launched (and any it did not reach): what is left
+    // to wait for is the communication backward did not hide.
+    const auto t = Clock::now();
+    Status s = reducer_->Finish();
+    metrics.allreduce_ms += MsSince(t);
+    if (!s.ok()) {
+      ZeroGrads();
+      reducer_.reset();  // rebuilt for the next process group
+      return s;
+    }
+  }
 
-  // Gradients and statistics in one bucketed all-reduce.
+  // The statistics (and, without a reducer, the gradients) in one bucketed
+  // all-reduce.
   std::vector<torch::Tensor> reduce;
-  const auto& params = optimizer_->parameters();
   for (const auto& p : params) {
     if (!p.tensor.grad().defined()) p.tensor.mutable_grad() = torch::zeros_like(p.tensor);
-    reduce.push_back(p.tensor.grad());
+    if (reducer_ == nullptr) reduce.push_back(p.tensor.grad());
   }
   reduce.push_back(stats);
   {

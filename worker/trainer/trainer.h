@@ -165,6 +165,10 @@ struct TrainerOptions {
   // source still being filled would wait for samples nobody produces).
   // Default: 0 = unbounded.
   int64_t max_steps = 0;
+  // With world size > 1, all-reduce gradient buckets during the last micro
+  // batch's backward as they become ready (Communicator::
+  // MakeGradientReducer) instead of after it. Default: true.
+  bool overlap_allreduce = true;
   // Checkpoint every N completed steps (0: only when asked). Default: 0.
   int64_t checkpoint_every_steps = 0;
   // Write checkpoints on a background thread. Default: true.
@@ -243,6 +247,7 @@ class Trainer {
   std::optional<ObjectiveMixer> mixer_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<Communicator> comm_;
+  std::unique_ptr<GradientReducer> reducer_;  // of comm_; null: all-reduce after backward
   RankSlice slice_;
   std::unique_ptr<Prefetcher> prefetcher_;
   int64_t step_ = 0;

@@ -410,6 +410,72 @@ TEST(CommunicatorTest, GlooAllReduceAndBroadcastAcrossTwoRanks) {
   }
 }
 
+// The reducer sums the gradients accumulated over two micro batches across
+// two ranks, and launches every bucket from backward's hooks (overlapped).
+TEST(CommunicatorTest, GradientReducerSumsAccumulatedGradientsDuringBackward) {
+  auto server = StoreServer::Start(0);
+  ASSERT_TRUE(server.ok()) << server.status();
+  CommunicatorOptions options;
+  options.port = (*server)->port();
+  options.bucket_bytes = 300;  // a few buckets of the 8x8 float matrices
+  options.timeout_ms = 20000;
+  auto make_params = [] {
+    std::vector<torch::Tensor> p;
+    for (int l = 0; l < 4; ++l) {
+      p.push_back(((torch::arange(64, torch::kFloat32).view({8, 8}) - 32.0f + l) / 64.0f).requires_grad_());
+    }
+    return p;
+  };
+  // Two micro batches of rank r: y = tanh(...tanh(x W0) W1 ...), loss = sum(y) * (r + 1 + m).
+  auto backward = [](const std::vector<torch::Tensor>& p, int64_t rank, int micro) {
+    torch::Tensor h = torch::full({2, 8}, 0.1f * static_cast<float>(micro + 1));
+    for (const auto& w : p) h = torch::tanh(h.matmul(w));
+    (h.sum() * static_cast<float>(rank + 1 + micro)).backward();
+  };
+  // Reference: every rank's accumulated gradients, summed, without communication.
+  std::vector<torch::Tensor> expected;
+  for (int64_t r = 0; r < 2; ++r) {
+    auto p = make_params();
+    backward(p, r, 0);
+    backward(p, r, 1);
+    for (size_t k = 0; k < p.size(); ++k) {
+      if (r == 0) expected.push_back(p[k].grad().clone());
+      else expected[k] += p[k].grad();
+    }
+  }
+  std::vector<Status> results(2);
+  std::vector<std::vector<torch::Tensor>> grads(2);
+  std::vector<int64_t> in_backward(2, -1), buckets(2, -1);
+  auto body = [&](int64_t rank) {
+    RendezvousCommunicatorFactory factory(options);
+    auto comm = factory.Join(Membership{.generation = 1, .rank = rank, .world_size = 2});
+    if (!comm.ok()) {
+      results[rank] = comm.status();
+      return;
+    }
+    auto p = make_params();
+    std::unique_ptr<GradientReducer> reducer = (*comm)->MakeGradientReducer(p);
+    backward(p, rank, 0);  // accumulates only
+    reducer->PrepareForBackward();
+    backward(p, rank, 1);
+    results[rank] = reducer->Finish();
+    in_backward[rank] = reducer->buckets_launched_in_backward();
+    buckets[rank] = reducer->num_buckets();
+    for (const auto& t : p) grads[rank].push_back(t.grad().clone());
+  };
+  std::thread t0(body, 0), t1(body, 1);
+  t0.join();
+  t1.join();
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_TRUE(results[r].ok()) << results[r];
+    EXPECT_GE(buckets[r], 3);
+    EXPECT_EQ(in_backward[r], buckets[r]) << "every bucket should leave during backward";
+    for (size_t k = 0; k < expected.size(); ++k) {
+      EXPECT_TRUE(torch::allclose(grads[r][k], expected[k], 1e-6, 1e-7)) << "rank " << r << " parameter " << k;
+    }
+  }
+}
+
 TEST(CommunicatorTest, UnreachableStoreIsUnavailable) {
   CommunicatorOptions options;
   options.port = 1;  // nothing listens there
