@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "cmd/commands.h"
@@ -52,6 +53,10 @@ Status CheckCoordinatorArgs(const CoordinatorCommandOptions& o) {
   GLM_RETURN_IF_ERROR(RequireNonEmpty("state", o.state));
   GLM_RETURN_IF_ERROR(RequireNonEmpty("keys", o.keys));
   GLM_RETURN_IF_ERROR(o.coordinator.Validate());
+  if (std::error_code ec; !o.coordinator.run_dir.empty() && std::filesystem::exists(o.coordinator.run_dir, ec) &&
+                          !std::filesystem::is_directory(o.coordinator.run_dir, ec)) {
+    return InvalidArgumentError("--run-dir " + o.coordinator.run_dir + " exists and is not a directory");
+  }
   if (!o.http.empty()) {
     http::HttpServerOptions http_options;
     GLM_RETURN_IF_ERROR(http::ParseHttpAddress(o.http, "http", &http_options));
@@ -127,6 +132,10 @@ int RunCoordinator(CoordinatorCommandOptions o) {
   }
   spdlog::info("serving on {} (state {}, {} allowed client key(s))", (*socket)->endpoint(), o.state,
                keys->allowed_clients.size());
+  if (!o.coordinator.run_dir.empty()) {
+    spdlog::info("per-step metrics to {}/tensorboard/ and {}/coordinator-metrics.jsonl", o.coordinator.run_dir,
+                 o.coordinator.run_dir);
+  }
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
   coordinator::ServerOptions server_options;
@@ -163,6 +172,9 @@ void RegisterCoordinatorCommand(CLI::App* app, CommandRegistry* registry) {
             "How often the coordinator hands a status snapshot to the HTTP server");
   AddJobOptions(sub, &o->job);
   AddCoordinatorOptions(sub, &o->coordinator);
+  AddOption(sub, "run-dir", &o->coordinator.run_dir,
+            "Write trainer rank 0's per-step metrics to DIR/tensorboard/events.out.tfevents.* (TensorBoard) and "
+            "DIR/coordinator-metrics.jsonl (\"\" = off)");
   registry->Add(sub, [o] { return RunCoordinator(*o); }, [o] { return CheckCoordinatorArgs(*o); });
 }
 

@@ -320,7 +320,7 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
     coordinator_endpoint = "tcp://127.0.0.1:" + std::to_string(FreePort());
     std::vector<std::string> cargs = {self,   "coordinator", "--bind",     coordinator_endpoint,
                                       "--state", (cluster / "state").string(), "--keys", keys,
-                                      "--job-file", (cluster / "job.json").string()};
+                                      "--job-file", (cluster / "job.json").string(), "--run-dir", w.string()};
     const fs::path url_file = w / "dashboard.url";
     fs::remove(url_file, ec);
     if (!o.dashboard.empty()) {
