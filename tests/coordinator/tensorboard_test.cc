@@ -97,6 +97,25 @@ TEST_F(TensorBoardTest, FileVersionFirstThenEveryStepInOrderWithItsScalars) {
   }
 }
 
+// The reader above decodes with classes generated from the same .proto, so it
+// cannot catch a wrong field number; these bytes are written out by hand from
+// TensorFlow's event.proto / summary.proto (wall_time 1: fixed64, step 2:
+// varint, file_version 3 and summary 5: length-delimited; Summary.value 1;
+// Value.tag 1, simple_value 2: fixed32).
+TEST_F(TensorBoardTest, EventBytesUseTensorFlowsFieldNumbers) {
+  auto w = TensorBoardWriter::Open((root_ / "tb").string(), 1.5);
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_TRUE((*w)->WriteScalars(2, 1.5, {{"a", 1.0}, {"z", 0.0}}).ok());
+  const std::string bytes = ReadFileBytes((*w)->path());
+  const std::string wall = std::string("\x09\0\0\0\0\0\0\xf8\x3f", 9);  // field 1, double 1.5
+  const std::string version = wall + "\x1a\x0d" "brain.Event:2";
+  const std::string value_a = std::string("\x0a\x01" "a" "\x15\0\0\x80\x3f", 8);  // tag, float 1.0
+  const std::string value_z = std::string("\x0a\x01" "z" "\x15\0\0\0\0", 8);      // 0.0 still written
+  const std::string summary = "\x0a\x08" + value_a + "\x0a\x08" + value_z;
+  const std::string step = wall + "\x10\x02" + "\x2a\x14" + summary;
+  EXPECT_EQ(bytes, EncodeTfRecord(version) + EncodeTfRecord(step));
+}
+
 TEST_F(TensorBoardTest, EachStepIsOnDiskAsSoonAsItIsWritten) {
   auto w = TensorBoardWriter::Open((root_ / "tb").string());
   ASSERT_TRUE(w.ok()) << w.status();
