@@ -145,8 +145,8 @@ class Coordinator {
   // A trainer rank finished optimizer step report.step: Consumed(step - 1),
   // and the report is kept (latest per trainer, the recent-report log, the
   // checkpoint list) for StatusJson and ReportsSince. With options.run_dir,
-  // rank 0's report of a step not yet written also goes to the run
-  // directory's metrics files (a write error is logged and recorded as an
+  // rank 0's report also goes to the run directory's metrics files unless it
+  // repeats the step written last (RunMetricsWriter) (a write error is logged and recorded as an
   // event, never returned: the report is still accepted). InvalidArgument
   // (and nothing changes) when the report fails TrainerReport::Validate().
   Status ReportTrainer(const TrainerReport& report);

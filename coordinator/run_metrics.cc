@@ -1,6 +1,7 @@
 #include "coordinator/run_metrics.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,8 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The largest step in the last 64 KiB of a JSONL file (-1: none). Lines that
-// do not parse (a line cut by a crash) are skipped.
+// The step of the last line in a JSONL file that parses (-1: none; only the
+// last 64 KiB are read). Lines that do not parse (a line cut by a crash) are
+// skipped.
 int64_t LastStepIn(const std::string& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return -1;  // absent, or e.g. a device: nothing to resume from
@@ -37,7 +39,7 @@ int64_t LastStepIn(const std::string& path) {
   while (std::getline(lines, line)) {
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_object() && j.contains("step") && j["step"].is_number_integer()) {
-      last = std::max(last, j["step"].get<int64_t>());
+      last = j["step"].get<int64_t>();
     }
   }
   return last;
@@ -92,12 +94,19 @@ std::vector<TensorBoardScalar> RunMetricsWriter::StepScalars(const TrainerReport
 void RunMetricsWriter::Start() {
   started_ = true;
   const std::string jsonl = (fs::path(run_dir_) / kRunMetricsJsonl).string();
-  last_step_ = std::max(last_step_, LastStepIn(jsonl));
+  last_step_ = LastStepIn(jsonl);
 }
 
 Status RunMetricsWriter::WriteStep(const TrainerReport& report, double tokens_per_s, double wall_time) {
   if (!started_) Start();
-  if (report.step <= last_step_) return Status::Ok();
+  if (report.step < 1 || report.step == last_step_) return Status::Ok();  // nothing trained yet; a repeat
+  const bool went_back = report.step < last_step_;
+  if (went_back) {
+    spdlog::info("run metrics: trainer rank 0 went back from step {} to {} (resumed from a checkpoint): "
+                 "a restart in the TensorBoard file",
+                 last_step_, report.step);
+  }
+  const int64_t previous = last_step_;
   last_step_ = report.step;
   const std::vector<TensorBoardScalar> scalars = StepScalars(report, tokens_per_s);
   Status result = Status::Ok();
@@ -113,7 +122,10 @@ Status RunMetricsWriter::WriteStep(const TrainerReport& report, double tokens_pe
       }
     }
     if (events_ != nullptr) {
-      Status s = events_->WriteScalars(report.step, wall_time, scalars);
+      Status s = went_back ? events_->WriteSessionStart(report.step, wall_time,
+                                                         "went back from step " + std::to_string(previous))
+                           : Status::Ok();
+      if (s.ok()) s = events_->WriteScalars(report.step, wall_time, scalars);
       if (!s.ok()) {
         events_failed_ = true;
         events_.reset();

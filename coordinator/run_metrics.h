@@ -12,11 +12,17 @@
 // that are not finite (an objective absent from the step, a grad norm an old
 // trainer did not send) are left out of that step.
 //
-// A step is written once: reports for a step <= the last one written (a
-// retried report, a trainer resumed from an earlier checkpoint) are skipped.
-// The last written step survives a coordinator restart through the last line
-// of coordinator-metrics.jsonl; the restarted coordinator starts a new event
-// file (TensorBoard merges the files of a directory).
+// A step is written once: a report for the step written last (a retried
+// report; after a coordinator restart, the in-flight one) is skipped, and so
+// is step 0 (nothing trained yet). The last written step survives a
+// coordinator restart through the last line of coordinator-metrics.jsonl; the
+// restarted coordinator starts a new event file (TensorBoard merges the files
+// of a directory). A step below the last written one means the run went back
+// (a trainer resumed from a checkpoint, a new run in the same directory): it
+// is written, preceded in the event file by a SessionLog START at that step,
+// so TensorBoard drops the older events from that step on, and in the JSONL
+// file it follows the metrics.jsonl rule (a line whose step is not above the
+// previous line's replaces the earlier lines from that step on).
 //
 // Files are opened at the first step (a coordinator that never sees a trainer
 // leaves nothing). An I/O error disables that one file for the rest of the
@@ -56,13 +62,13 @@ class RunMetricsWriter {
   static std::vector<TensorBoardScalar> StepScalars(const TrainerReport& report, double tokens_per_s);
 
   // Writes report.step (rank 0's report; tokens_per_s: all ranks together)
-  // to both files at wall_time (Unix seconds) unless report.step <=
-  // last_written_step(). Ok also when skipped; an error names the file that
-  // just failed (each file fails at most once; see above).
+  // to both files at wall_time (Unix seconds) unless it is 0 or
+  // last_written_step() (see above). Ok also when skipped; an error names the
+  // file that just failed (each file fails at most once; see above).
   Status WriteStep(const TrainerReport& report, double tokens_per_s, double wall_time = UnixSecondsNow());
 
-  // Last step written (-1: none; after a restart, read from the JSONL file at
-  // the first WriteStep).
+  // Step of the last record written (-1: none; after a restart, read from the
+  // JSONL file's last line at the first WriteStep).
   int64_t last_written_step() const { return last_step_; }
   const std::string& run_dir() const { return run_dir_; }
   // The event file ("" until opened).

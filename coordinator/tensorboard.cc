@@ -110,6 +110,16 @@ Status TensorBoardWriter::WriteScalars(int64_t step, double wall_time, const std
   return WriteRecord(event.SerializeAsString());
 }
 
+Status TensorBoardWriter::WriteSessionStart(int64_t step, double wall_time, const std::string& msg) {
+  if (!broken_.ok()) return broken_;
+  tensorboard::Event event;
+  event.set_wall_time(wall_time);
+  event.set_step(step);
+  event.mutable_session_log()->set_status(tensorboard::SessionLog::START);
+  event.mutable_session_log()->set_msg(msg);
+  return WriteRecord(event.SerializeAsString());
+}
+
 Status TensorBoardWriter::WriteRecord(const std::string& event_bytes) {
   if (!broken_.ok()) return broken_;
   const std::string record = EncodeTfRecord(event_bytes);

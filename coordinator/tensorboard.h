@@ -9,7 +9,8 @@
 //   uint32 masked_crc     MaskCrc32c(Crc32c(data)), little-endian
 //
 // The first record is an Event with file_version "brain.Event:2"; each later
-// one an Event with wall_time, step and a Summary of simple_value scalars.
+// one an Event with wall_time, step and a Summary of simple_value scalars, or
+// a SessionLog START marking a restart at an earlier step.
 // The file is named events.out.tfevents.<unix seconds>.<hostname> (".2",
 // ".3", ... appended when that name is taken). docs/observability.md
 // documents the format and the coordinator's tags.
@@ -68,6 +69,10 @@ class TensorBoardWriter {
   // may be partly written) and every later call fails with that error
   // without touching the file.
   Status WriteScalars(int64_t step, double wall_time, const std::vector<TensorBoardScalar>& scalars);
+  // Appends Event(wall_time, step, SessionLog{START, msg}): the run restarts
+  // at `step`, and TensorBoard drops what this directory holds for steps >=
+  // `step` from before this record. Errors as WriteScalars.
+  Status WriteSessionStart(int64_t step, double wall_time, const std::string& msg);
 
   const std::string& path() const { return path_; }
   // Records written, the file_version one included.

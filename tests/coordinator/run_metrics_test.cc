@@ -90,7 +90,7 @@ TEST_F(RunMetricsTest, RankZeroStepsBecomeTensorBoardEventsAndJsonLinesOnce) {
     ASSERT_TRUE(c->ReportTrainer(Report(step, 0)).ok());
   }
   ASSERT_TRUE(c->ReportTrainer(Report(3, 0)).ok());  // a retried report: not written twice
-  ASSERT_TRUE(c->ReportTrainer(Report(2, 0)).ok());  // an old step: not written again
+  ASSERT_TRUE(c->ReportTrainer(Report(0, 0)).ok());  // nothing trained yet: not written
   const double after = UnixSecondsNow();
 
   auto files = EventFiles(root_ / "run" / "tensorboard");
@@ -135,6 +135,33 @@ TEST_F(RunMetricsTest, RankZeroStepsBecomeTensorBoardEventsAndJsonLinesOnce) {
   }
   // The trainer's own file name is left alone.
   EXPECT_FALSE(fs::exists(root_ / "run" / "metrics.jsonl"));
+}
+
+TEST_F(RunMetricsTest, GoingBackIsWrittenAsATensorBoardRestartAtThatStep) {
+  auto c = Open();
+  for (int64_t step : {1, 2, 3, 4, 2, 3}) {  // a trainer resumed from its step-1 checkpoint
+    ASSERT_TRUE(c->ReportTrainer(Report(step, 0, 1)).ok());
+  }
+  auto files = EventFiles(root_ / "run" / "tensorboard");
+  ASSERT_EQ(files.size(), 1u);
+  auto contents = ReadEventFile(files[0].string());
+  ASSERT_EQ(contents.error, "");
+  // file_version, 1, 2, 3, 4, START@2, 2, 3
+  ASSERT_EQ(contents.events.size(), 8u);
+  std::vector<int64_t> steps;
+  for (size_t i = 1; i < contents.events.size(); ++i) steps.push_back(contents.events[i].step());
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 2, 2, 3}));
+  const auto& marker = contents.events[5];
+  ASSERT_TRUE(marker.has_session_log());
+  EXPECT_EQ(marker.session_log().status(), glm::tensorboard::SessionLog::START);
+  EXPECT_NE(marker.session_log().msg().find("step 4"), std::string::npos) << marker.session_log().msg();
+  EXPECT_FALSE(contents.events[4].has_session_log());
+  EXPECT_EQ(contents.events[6].step(), 2);
+  EXPECT_TRUE(contents.events[6].has_summary());
+  auto lines = ReadJsonl(root_ / "run" / kRunMetricsJsonl);
+  std::vector<int64_t> json_steps;
+  for (const auto& j : lines) json_steps.push_back(j["step"].get<int64_t>());
+  EXPECT_EQ(json_steps, (std::vector<int64_t>{1, 2, 3, 4, 2, 3}));
 }
 
 TEST_F(RunMetricsTest, ARankNotHeardYetCountsAsRankZerosThroughput) {

@@ -100,12 +100,14 @@ TEST_F(TensorBoardTest, FileVersionFirstThenEveryStepInOrderWithItsScalars) {
 // The reader above decodes with classes generated from the same .proto, so it
 // cannot catch a wrong field number; these bytes are written out by hand from
 // TensorFlow's event.proto / summary.proto (wall_time 1: fixed64, step 2:
-// varint, file_version 3 and summary 5: length-delimited; Summary.value 1;
-// Value.tag 1, simple_value 2: fixed32).
+// varint, file_version 3, summary 5 and session_log 6: length-delimited;
+// Summary.value 1; Value.tag 1, simple_value 2: fixed32; SessionLog.status 1:
+// varint, msg 3).
 TEST_F(TensorBoardTest, EventBytesUseTensorFlowsFieldNumbers) {
   auto w = TensorBoardWriter::Open((root_ / "tb").string(), 1.5);
   ASSERT_TRUE(w.ok()) << w.status();
   ASSERT_TRUE((*w)->WriteScalars(2, 1.5, {{"a", 1.0}, {"z", 0.0}}).ok());
+  ASSERT_TRUE((*w)->WriteSessionStart(3, 1.5, "m").ok());
   const std::string bytes = ReadFileBytes((*w)->path());
   const std::string wall = std::string("\x09\0\0\0\0\0\0\xf8\x3f", 9);  // field 1, double 1.5
   const std::string version = wall + "\x1a\x0d" "brain.Event:2";
@@ -113,7 +115,9 @@ TEST_F(TensorBoardTest, EventBytesUseTensorFlowsFieldNumbers) {
   const std::string value_z = std::string("\x0a\x01" "z" "\x15\0\0\0\0", 8);      // 0.0 still written
   const std::string summary = "\x0a\x08" + value_a + "\x0a\x08" + value_z;
   const std::string step = wall + "\x10\x02" + "\x2a\x14" + summary;
-  EXPECT_EQ(bytes, EncodeTfRecord(version) + EncodeTfRecord(step));
+  // session_log 6 {status 1: START = 1, msg 3: "m"}
+  const std::string restart = wall + "\x10\x03" + std::string("\x32\x05\x08\x01\x1a\x01" "m", 7);
+  EXPECT_EQ(bytes, EncodeTfRecord(version) + EncodeTfRecord(step) + EncodeTfRecord(restart));
 }
 
 TEST_F(TensorBoardTest, EachStepIsOnDiskAsSoonAsItIsWritten) {
