@@ -122,9 +122,16 @@ Status RunMetricsWriter::WriteStep(const TrainerReport& report, double tokens_pe
       }
     }
     if (events_ != nullptr) {
-      Status s = went_back ? events_->WriteSessionStart(report.step, wall_time,
-                                                         "went back from step " + std::to_string(previous))
-                           : Status::Ok();
+      // A SessionLog START before a file's first step and before a step that
+      // went back (TensorBoard takes the first START of a run as its start and
+      // each later one as a restart that drops the events from that step on).
+      Status s = Status::Ok();
+      if (events_->num_records() == 1) {
+        s = events_->WriteSessionStart(report.step, wall_time, "coordinator writes from step " +
+                                                                   std::to_string(report.step));
+      } else if (went_back) {
+        s = events_->WriteSessionStart(report.step, wall_time, "went back from step " + std::to_string(previous));
+      }
       if (s.ok()) s = events_->WriteScalars(report.step, wall_time, scalars);
       if (!s.ok()) {
         events_failed_ = true;

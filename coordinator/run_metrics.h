@@ -20,7 +20,9 @@
 // of a directory). A step below the last written one means the run went back
 // (a trainer resumed from a checkpoint, a new run in the same directory): it
 // is written, preceded in the event file by a SessionLog START at that step,
-// so TensorBoard drops the older events from that step on, and in the JSONL
+// so TensorBoard drops the older events from that step on (every event file
+// also has one before its first step: TensorBoard takes a run's first START
+// as its start, only later ones as restarts), and in the JSONL
 // file it follows the metrics.jsonl rule (a line whose step is not above the
 // previous line's replaces the earlier lines from that step on).
 //

@@ -10,7 +10,8 @@
 //
 // The first record is an Event with file_version "brain.Event:2"; each later
 // one an Event with wall_time, step and a Summary of simple_value scalars, or
-// a SessionLog START marking a restart at an earlier step.
+// with a SessionLog START (a run starting or restarting at that step; the
+// caller decides when: coordinator/run_metrics.h).
 // The file is named events.out.tfevents.<unix seconds>.<hostname> (".2",
 // ".3", ... appended when that name is taken). docs/observability.md
 // documents the format and the coordinator's tags.

@@ -87,6 +87,34 @@ inline std::map<std::string, float> ScalarsOf(const glm::tensorboard::Event& e) 
   return out;
 }
 
+// The records of a file in order, one word each: "V" file_version, "S<step>"
+// SessionLog START, "<step>" a summary, "?" anything else. E.g. V S1 1 2 3.
+inline std::string Layout(const EventFileContents& c) {
+  std::string out;
+  for (const auto& e : c.events) {
+    if (!out.empty()) out += ' ';
+    if (e.what_case() == glm::tensorboard::Event::kFileVersion) {
+      out += "V";
+    } else if (e.has_session_log() && e.session_log().status() == glm::tensorboard::SessionLog::START) {
+      out += "S" + std::to_string(e.step());
+    } else if (e.has_summary()) {
+      out += std::to_string(e.step());
+    } else {
+      out += "?";
+    }
+  }
+  return out;
+}
+
+// The summary events, in order.
+inline std::vector<glm::tensorboard::Event> SummaryEvents(const EventFileContents& c) {
+  std::vector<glm::tensorboard::Event> out;
+  for (const auto& e : c.events) {
+    if (e.has_summary()) out.push_back(e);
+  }
+  return out;
+}
+
 }  // namespace glm::testing
 
 #endif  // GLM_TESTS_COORDINATOR_EVENT_FILE_READER_H_
