@@ -146,9 +146,10 @@ class Coordinator {
   // and the report is kept (latest per trainer, the recent-report log, the
   // checkpoint list) for StatusJson and ReportsSince. With options.run_dir,
   // rank 0's report also goes to the run directory's metrics files unless it
-  // repeats the step written last (RunMetricsWriter) (a write error is logged and recorded as an
-  // event, never returned: the report is still accepted). InvalidArgument
-  // (and nothing changes) when the report fails TrainerReport::Validate().
+  // repeats the step written last (RunMetricsWriter); a write error is logged
+  // and recorded as an event, never returned (the report is still accepted).
+  // InvalidArgument (and nothing changes) when the report fails
+  // TrainerReport::Validate().
   Status ReportTrainer(const TrainerReport& report);
   // A fixed actor (e.g. a trainer rank) placed by resources on any node
   // with room, re-placed on node loss, at most actor_max_restarts times.
