@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "cmd/commands.h"
@@ -63,6 +64,10 @@ Status CheckCoordinatorArgs(const CoordinatorCommandOptions& o) {
   GLM_RETURN_IF_ERROR(o.group.Validate());
   if (o.rendezvous_port < -1 || o.rendezvous_port > 65535) {
     return InvalidArgumentError("--rendezvous-port must be in [-1, 65535], got " + std::to_string(o.rendezvous_port));
+  }
+  if (std::error_code ec; !o.coordinator.run_dir.empty() && std::filesystem::exists(o.coordinator.run_dir, ec) &&
+                          !std::filesystem::is_directory(o.coordinator.run_dir, ec)) {
+    return InvalidArgumentError("--run-dir " + o.coordinator.run_dir + " exists and is not a directory");
   }
   if (!o.http.empty()) {
     http::HttpServerOptions http_options;
@@ -139,6 +144,10 @@ int RunCoordinator(CoordinatorCommandOptions o) {
   }
   spdlog::info("serving on {} (state {}, {} allowed client key(s))", (*socket)->endpoint(), o.state,
                keys->allowed_clients.size());
+  if (!o.coordinator.run_dir.empty()) {
+    spdlog::info("per-step metrics to {}/tensorboard/ and {}/coordinator-metrics.jsonl", o.coordinator.run_dir,
+                 o.coordinator.run_dir);
+  }
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
   coordinator::ServerOptions server_options;
@@ -199,6 +208,9 @@ void RegisterCoordinatorCommand(CLI::App* app, CommandRegistry* registry) {
             "Host trainers reach the rendezvous store at (\"\" = the host they reach the coordinator at)");
   AddJobOptions(sub, &o->job);
   AddCoordinatorOptions(sub, &o->coordinator);
+  AddOption(sub, "run-dir", &o->coordinator.run_dir,
+            "Write trainer rank 0's per-step metrics to DIR/tensorboard/events.out.tfevents.* (TensorBoard) and "
+            "DIR/coordinator-metrics.jsonl (\"\" = off)");
   registry->Add(sub, [o] { return RunCoordinator(*o); }, [o] { return CheckCoordinatorArgs(*o); });
 }
 

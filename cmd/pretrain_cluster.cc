@@ -325,7 +325,8 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
                                       // The trainer group: the first generation waits for every trainer;
                                       // a fixed rendezvous port survives a coordinator restart.
                                       "--trainers", std::to_string(o.trainers),
-                                      "--rendezvous-port", std::to_string(FreePort())};
+                                      "--rendezvous-port", std::to_string(FreePort()),
+                                      "--run-dir", w.string()};
     const fs::path url_file = w / "dashboard.url";
     fs::remove(url_file, ec);
     if (!o.dashboard.empty()) {

@@ -241,6 +241,7 @@ int RunTrain(const TrainCommandOptions& o) {
         r.objective_samples[k] = mixer ? static_cast<int64_t>(mixer->ConsumedAfter(m.step)[k]) : 0;
       }
       r.lr = m.lr;
+      r.grad_norm = m.grad_norm;
       r.tokens_per_s = m.tokens_per_s / static_cast<double>(std::max<int64_t>(1, m.world_size));  // this rank's share
       r.data_wait_ms = m.data_wait_ms;
       r.allreduce_ms = m.allreduce_ms;

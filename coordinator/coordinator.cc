@@ -55,7 +55,9 @@ Status CoordinatorOptions::Validate() const {
 
 Coordinator::Coordinator(std::unique_ptr<rocksdb::DB> db, JobOptions job, CoordinatorOptions options,
                          Clock* clock)
-    : db_(std::move(db)), job_(std::move(job)), options_(options), clock_(clock) {}
+    : db_(std::move(db)), job_(std::move(job)), options_(options), clock_(clock) {
+  if (!options_.run_dir.empty()) run_metrics_ = std::make_unique<RunMetricsWriter>(options_.run_dir);
+}
 
 Coordinator::~Coordinator() = default;
 
@@ -574,7 +576,33 @@ Status Coordinator::ReportTrainer(const TrainerReport& report) {
   state.received_ms = now;
   report_log_.push_back({next_report_seq_++, now, report});
   if (report_log_.size() > kReportLogCapacity) report_log_.pop_front();
+  if (run_metrics_ != nullptr && report.rank == 0) {
+    // Each file's first failure comes back once; the report stays accepted.
+    Status s = run_metrics_->WriteStep(report, JobTokensPerS(report));
+    if (!s.ok()) {
+      spdlog::error("step {}: run metrics: {} (that file is no longer written)", report.step, s.message());
+      RecordEvent("run_metrics_failed", options_.run_dir, s.message());
+    }
+  }
   return Status::Ok();
+}
+
+double Coordinator::JobTokensPerS(const TrainerReport& rank0) const {
+  std::vector<const TrainerState*> by_rank(static_cast<size_t>(rank0.world_size), nullptr);
+  for (const auto& [id, t] : trainers_) {
+    const TrainerReport& r = t.latest;
+    if (r.world_size != rank0.world_size || r.rank < 0 || r.rank >= r.world_size) continue;
+    const TrainerState*& best = by_rank[static_cast<size_t>(r.rank)];
+    if (best == nullptr || r.step > best->latest.step ||
+        (r.step == best->latest.step && t.received_ms > best->received_ms)) {
+      best = &t;
+    }
+  }
+  double sum = 0;
+  for (const TrainerState* t : by_rank) {
+    sum += t != nullptr ? t->latest.tokens_per_s : rank0.tokens_per_s;
+  }
+  return sum;
 }
 
 std::vector<Coordinator::LoggedReport> Coordinator::ReportsSince(uint64_t after_seq) const {

@@ -54,6 +54,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "coordinator/job.h"
+#include "coordinator/run_metrics.h"
 #include "coordinator/trainer_report.h"
 #include "transport/task.h"
 
@@ -75,6 +76,11 @@ struct CoordinatorOptions {
   int64_t actor_max_restarts = 3;
   // Told to idle actors when nothing can be leased. Default: 100 ms.
   int64_t idle_retry_ms = 100;
+  // Run directory for per-step training metrics from trainer rank 0's
+  // reports: DIR/tensorboard/events.out.tfevents.* and
+  // DIR/coordinator-metrics.jsonl (coordinator/run_metrics.h). Created at
+  // the first report. Default: "" (off).
+  std::string run_dir;
 
   Status Validate() const;
 };
@@ -138,8 +144,12 @@ class Coordinator {
   void Consumed(int64_t step);
   // A trainer rank finished optimizer step report.step: Consumed(step - 1),
   // and the report is kept (latest per trainer, the recent-report log, the
-  // checkpoint list) for StatusJson and ReportsSince. InvalidArgument (and
-  // nothing changes) when the report fails TrainerReport::Validate().
+  // checkpoint list) for StatusJson and ReportsSince. With options.run_dir,
+  // rank 0's report also goes to the run directory's metrics files unless it
+  // repeats the step written last (RunMetricsWriter); a write error is logged
+  // and recorded as an event, never returned (the report is still accepted).
+  // InvalidArgument (and nothing changes) when the report fails
+  // TrainerReport::Validate().
   Status ReportTrainer(const TrainerReport& report);
   // A fixed actor (e.g. a trainer rank) placed by resources on any node
   // with room, re-placed on node loss, at most actor_max_restarts times.
@@ -281,6 +291,11 @@ class Coordinator {
     std::string kind, subject, message;
   };
   std::map<std::string, TrainerState> trainers_;
+  // Per-step metrics in options_.run_dir (null when off).
+  std::unique_ptr<RunMetricsWriter> run_metrics_;
+  // Tokens/s of the whole job for rank 0's `report`: each rank's latest
+  // report of the same world size (rank 0's value for a rank not heard yet).
+  double JobTokensPerS(const TrainerReport& rank0) const;
   std::deque<LoggedReport> report_log_;
   uint64_t next_report_seq_ = 1;
   std::deque<CheckpointRecord> checkpoints_;  // ascending step, newest 100

@@ -61,6 +61,7 @@ void TrainerReportToWire(const TrainerReport& r, wire::TrainerReport::Builder ou
   out.setStepMs(r.step_ms);
   out.setCheckpointStep(r.checkpoint_step);
   out.setCheckpointMs(r.checkpoint_ms);
+  out.setGradNorm(r.grad_norm);
 }
 
 TrainerReport TrainerReportFromWire(wire::TrainerReport::Reader in) {
@@ -84,6 +85,7 @@ TrainerReport TrainerReportFromWire(wire::TrainerReport::Reader in) {
   r.step_ms = in.getStepMs();
   r.checkpoint_step = in.getCheckpointStep();
   r.checkpoint_ms = in.getCheckpointMs();
+  r.grad_norm = in.getGradNorm();
   return r;
 }
 
@@ -103,6 +105,7 @@ nlohmann::json TrainerReportToJson(const TrainerReport& r) {
           {"objective_loss", losses},
           {"objective_samples", samples},
           {"lr", NumberOrNull(r.lr)},
+          {"grad_norm", NumberOrNull(r.grad_norm)},
           {"tokens_per_s", NumberOrNull(r.tokens_per_s)},
           {"data_wait_ms", NumberOrNull(r.data_wait_ms)},
           {"allreduce_ms", NumberOrNull(r.allreduce_ms)},

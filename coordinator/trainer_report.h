@@ -50,6 +50,9 @@ struct TrainerReport {
   // last step's time blocked on its batch, in the gradient all-reduce, and
   // in total.
   double lr = 0, tokens_per_s = 0, data_wait_ms = 0, allreduce_ms = 0, step_ms = 0;
+  // Last step's global gradient norm before clipping (NaN: not measured;
+  // also what a report from a trainer that predates the field reads as).
+  double grad_norm = NAN;
   int64_t checkpoint_step = -1;      // last checkpoint written (-1: none yet)
   double checkpoint_ms = 0;          // its duration
 

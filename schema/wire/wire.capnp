@@ -185,6 +185,7 @@ struct TrainerReport {
   stepMs @12 :Float64;           # last step: wall time
   checkpointStep @13 :Int64 = -1;  # last checkpoint written (-1: none yet)
   checkpointMs @14 :Float64;     # its duration
+  gradNorm @15 :Float64 = nan;   # last step: global gradient norm before clipping (NaN: not sent)
 }
 
 # coordinator -> sender of TaskDone / TaskFailed / ActorFailed / Consumed.

@@ -199,6 +199,7 @@ TEST_F(TrainerReportTest, WireRoundTripKeepsEveryField) {
   TrainerReport r = MakeReport(7, 1, 4);
   r.checkpoint_step = 5;
   r.checkpoint_ms = 12.5;
+  r.grad_norm = 0.75;
   TrainerReportToWire(r, builder);
   TrainerReport back = TrainerReportFromWire(builder.asReader());
   EXPECT_EQ(back.trainer_id, "trainer/1");
@@ -216,9 +217,15 @@ TEST_F(TrainerReportTest, WireRoundTripKeepsEveryField) {
   EXPECT_EQ(back.step_ms, 40);
   EXPECT_EQ(back.checkpoint_step, 5);
   EXPECT_EQ(back.checkpoint_ms, 12.5);
-  // A report without checkpoints reads as "none yet" (-1), the schema default.
+  EXPECT_EQ(back.grad_norm, 0.75);
+  EXPECT_EQ(TrainerReportToJson(back)["grad_norm"], 0.75);
+  // A report without checkpoints reads as "none yet" (-1), the schema default;
+  // one without a grad norm (a trainer that predates the field) as NaN.
   capnp::MallocMessageBuilder empty;
-  EXPECT_EQ(TrainerReportFromWire(empty.initRoot<wire::TrainerReport>().asReader()).checkpoint_step, -1);
+  const TrainerReport old = TrainerReportFromWire(empty.initRoot<wire::TrainerReport>().asReader());
+  EXPECT_EQ(old.checkpoint_step, -1);
+  EXPECT_TRUE(std::isnan(old.grad_norm));
+  EXPECT_TRUE(TrainerReportToJson(old)["grad_norm"].is_null());
 }
 
 // Over the wire: a real CoordinatorServer on CURVE loopback.

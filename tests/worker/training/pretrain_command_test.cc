@@ -156,6 +156,17 @@ TEST(PretrainCommandTest, TinyConfigTrainsEvaluatesAndResumesAfterCtrlC) {
   }
   EXPECT_EQ(j["infill"].size(), 2u);
   EXPECT_EQ(Lines(dir / "run" / "metrics.jsonl"), 40);
+  // The coordinator's run directory (--run-dir <workdir>): a TensorBoard event
+  // file and coordinator-metrics.jsonl, one line per step reported (a report
+  // that timed out is missing, never doubled; tests/coordinator checks the
+  // contents).
+  int64_t event_files = 0;
+  for (const auto& e : fs::directory_iterator(dir / "run" / "tensorboard")) {
+    event_files += e.path().filename().string().rfind("events.out.tfevents.", 0) == 0 && fs::file_size(e.path()) > 0;
+  }
+  EXPECT_EQ(event_files, 1);
+  EXPECT_GT(Lines(dir / "run" / "coordinator-metrics.jsonl"), 0);
+  EXPECT_LE(Lines(dir / "run" / "coordinator-metrics.jsonl"), 40);
   const std::string log = Slurp(dir / "pretrain.log");
   EXPECT_NE(log.find("step 40/40"), std::string::npos) << log;
   EXPECT_NE(log.find("ETA"), std::string::npos) << log;
