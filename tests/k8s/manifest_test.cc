@@ -341,7 +341,6 @@ TEST_P(K8sOverlayTest, RendersEveryPartOfTheDeployment) {
            {"Deployment", "glm-worker"},
            {"HorizontalPodAutoscaler", "glm-worker"},
            {"Job", "glm-trainer"},
-           {"Service", "glm-trainer"},
            {"ConfigMap", "glm-config"},
            {"Secret", "glm-server-keys"},
            {"Secret", "glm-client-keys"},
@@ -479,7 +478,7 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   std::set<int> coordinator_ports;
   for (const auto& p : Find(objects, "Service", "glm-coordinator")["spec"]["ports"])
     coordinator_ports.insert(p["port"].as<int>());
-  EXPECT_EQ(coordinator_ports, (std::set<int>{5555, 8265}));
+  EXPECT_EQ(coordinator_ports, (std::set<int>{5555, 8265, 29500}));
   EXPECT_EQ(params["store_keys"], "/keys");
   // Workers declare the cpus they request.
   const std::string resources = Flag(worker->argv, "--resources");
@@ -487,23 +486,28 @@ TEST_P(K8sOverlayTest, PartsAgreeWithEachOther) {
   ASSERT_TRUE(std::regex_search(resources, m, std::regex("cpu=([0-9.]+)"))) << resources;
   EXPECT_EQ(static_cast<int64_t>(std::stod(m[1]) * 1000),
             MilliCpu(worker->container["resources"]["requests"]["cpu"].as<std::string>()));
-  // Trainers: world size = completions = parallelism, rank = index,
-  // rendezvous on rank 0's stable name; samples as long as the store's.
+  // Trainers: the coordinator's trainer group waits for completions =
+  // parallelism of them (GLM_TRAINERS) and hosts the rendezvous on the port
+  // its Service exposes; each pod prefers its completion index as rank and
+  // names no world size or rendezvous of its own (that would make a fixed group).
   YAML::Node job_obj = Find(objects, "Job", "glm-trainer");
   const int completions = job_obj["spec"]["completions"].as<int>();
   EXPECT_EQ(job_obj["spec"]["parallelism"].as<int>(), completions);
-  EXPECT_EQ(job_obj["spec"]["template"]["spec"]["subdomain"].as<std::string>(), "glm-trainer");
+  ASSERT_EQ(coordinator->env.count("GLM_TRAINERS"), 1u);
+  EXPECT_EQ(coordinator->env.at("GLM_TRAINERS"), std::to_string(completions));
+  EXPECT_EQ(Flag(coordinator->argv, "--rendezvous-port"), "29500");
   std::set<std::string> ranks;
   for (const PodContainer& pc : containers) {
     if (pc.where.rfind("Job/glm-trainer[", 0) != 0 || pc.argv.size() < 2 || pc.argv[1] != "train")
       continue;
-    EXPECT_EQ(Flag(pc.argv, "--world-size"), std::to_string(completions)) << pc.where;
+    EXPECT_EQ(Flag(pc.argv, "--world-size"), "") << pc.where;
+    EXPECT_EQ(Flag(pc.argv, "--rendezvous"), "") << pc.where;
+    EXPECT_EQ(Flag(pc.argv, "--coordinator"), "tcp://glm-coordinator:5555") << pc.where;
     ranks.insert(Flag(pc.argv, "--rank"));
   }
   std::set<std::string> expected_ranks;
   for (int i = 0; i < completions; ++i) expected_ranks.insert(std::to_string(i));
   EXPECT_EQ(ranks, expected_ranks);
-  EXPECT_EQ(Flag(trainer->argv, "--rendezvous"), "glm-trainer-0.glm-trainer:29500");
   const std::string pretrain = trainer->config_files.at(Flag(trainer->argv, "--config"));
   EXPECT_EQ(ConfigValue(pretrain, "seq_length"), params["seq_len"]);
   EXPECT_EQ(ConfigValue(pretrain, "vocab_size"), ConfigValue(tok_config, "vocab-size"));
