@@ -33,6 +33,7 @@
 
 #include <zmq.hpp>
 
+#include "schema/record_codec.h"
 #include "storage/sample_store.h"
 
 namespace glm::storage {
@@ -127,6 +128,9 @@ class StoreClient : public SampleStore {
   zmq::socket_t socket_;
   uint64_t last_request_id_ = 0;
   uint64_t tokenizer_hash_ = 0;
+  // The record format version this client writes: the server's, when older
+  // than this build's (set on connect).
+  uint32_t record_format_version_ = schema::kStoreFormatVersion;
 };
 
 }  // namespace glm::storage
