@@ -45,8 +45,8 @@ struct BenchStoreOptions {
     GLM_RETURN_IF_ERROR(RequireAtLeast("seq-len", seq_len, 16));
     GLM_RETURN_IF_ERROR(RequireAtLeast("batch", batch, 1));
     GLM_RETURN_IF_ERROR(RequireAtLeast("repeats", repeats, 1));
-    GLM_RETURN_IF_ERROR(
-        RequireInRange("format-version", format_version, 1, static_cast<int>(schema::kStoreFormatVersion)));
+    GLM_RETURN_IF_ERROR(RequireInRange("format-version", format_version, 1,
+                                       static_cast<int>(schema::kStoreFormatVersion)));
     return Status::Ok();
   }
 };
@@ -122,8 +122,12 @@ int RunBenchStore(const BenchStoreOptions& o) {
     return kExitFailure;
   };
   const int64_t n = o.samples;
-  nlohmann::json j = {{"bench", "store"}, {"samples", n}, {"seq_len", o.seq_len}, {"batch", o.batch},
-                      {"cpus", std::thread::hardware_concurrency()}, {"format_version", o.format_version}};
+  nlohmann::json j = {{"bench", "store"},
+                      {"samples", n},
+                      {"seq_len", o.seq_len},
+                      {"batch", o.batch},
+                      {"cpus", std::thread::hardware_concurrency()},
+                      {"format_version", o.format_version}};
 
   // The samples, built once (not timed).
   std::vector<Sample> all;
@@ -134,7 +138,8 @@ int RunBenchStore(const BenchStoreOptions& o) {
   {
     std::vector<std::string> encoded(n);
     const uint32_t version = static_cast<uint32_t>(o.format_version);
-    for (int64_t i = 0; i < n; ++i) encoded[i] = schema::EncodeSample(all[i], 1, version);  // touch the memory
+    for (int64_t i = 0; i < n; ++i)
+      encoded[i] = schema::EncodeSample(all[i], 1, version);  // touch the memory
     double cpu = ProcessCpuSeconds();
     auto start = Clock::now();
     for (int64_t i = 0; i < n; ++i) schema::EncodeSampleTo(all[i], 1, &encoded[i], version);
@@ -253,7 +258,8 @@ void RegisterBenchStore(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "dir", &options->dir, "Store directory (empty = a temporary one)");
   AddFlag(sub, "keep", &options->keep, "Keep the store afterwards");
   AddOption(sub, "format-version", &options->format_version,
-            "Record format version the local store writes: 2 packed samples, 1 unpacked (as before version 2); "
+            "Record format version the local store writes: 2 packed samples, 1 unpacked (as before "
+            "version 2); "
             "remote writes always use the server's");
   registry->Add(sub, [options] { return RunBenchStore(*options); });
 }

@@ -24,7 +24,9 @@ inline uint64_t NonZeroByteBits(uint64_t w) {
 
 // The tag of a word from its NonZeroByteBits: bit k set when byte k is
 // non-zero. The multiplier moves the 0x01 of byte k to bit 56 + k, without carries.
-inline unsigned TagOf(uint64_t bits) { return static_cast<unsigned>((bits * 0x0102040810204080ull) >> 56); }
+inline unsigned TagOf(uint64_t bits) {
+  return static_cast<unsigned>((bits * 0x0102040810204080ull) >> 56);
+}
 
 // kByteMask[tag]: 0xff in the bytes whose tag bit is set.
 constexpr std::array<uint64_t, 256> MakeByteMasks() {
@@ -41,8 +43,8 @@ constexpr std::array<uint64_t, 256> kByteMask = MakeByteMasks();
 std::atomic<bool> g_force_portable{false};
 
 Status Truncated(size_t offset, const char* what) {
-  return DataLossError("packed record ends inside " + std::string(what) + " at byte " + std::to_string(offset) +
-                       " (truncated or not a packed record)");
+  return DataLossError("packed record ends inside " + std::string(what) + " at byte " +
+                       std::to_string(offset) + " (truncated or not a packed record)");
 }
 
 // Grows *buffer to at least `need` words (doubling), or DataLoss past max_words.
@@ -51,7 +53,8 @@ Status EnsureWords(size_t need, size_t max_words, std::vector<uint64_t>* buffer)
     return DataLossError("packed record unpacks to more than " + std::to_string(max_words) +
                          " words (corrupt, or over the traversal limit)");
   }
-  if (need > buffer->size()) buffer->resize(std::max(need, std::min(max_words, 2 * buffer->size() + 64)));
+  if (need > buffer->size())
+    buffer->resize(std::max(need, std::min(max_words, 2 * buffer->size() + 64)));
   return Status::Ok();
 }
 
@@ -98,7 +101,8 @@ void PackWords(const uint64_t* words, size_t num_words, std::string* out) {
   out->resize(start + (end - base));
 }
 
-StatusOr<size_t> UnpackWords(std::string_view packed, size_t max_words, std::vector<uint64_t>* buffer) {
+StatusOr<size_t> UnpackWords(std::string_view packed, size_t max_words,
+                             std::vector<uint64_t>* buffer) {
 #if GLM_HAVE_BMI2_PATH
   if (UseBmi2()) return bmi2::Unpack(packed, max_words, buffer);
 #endif

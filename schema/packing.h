@@ -36,7 +36,8 @@ void PackWords(const uint64_t* words, size_t num_words, std::string* out);
 // capacity: a loop reusing one buffer allocates nothing). DataLoss when the
 // input ends inside a word or a run, or when it would unpack to more than
 // `max_words` words (a bomb of zero runs).
-StatusOr<size_t> UnpackWords(std::string_view packed, size_t max_words, std::vector<uint64_t>* buffer);
+StatusOr<size_t> UnpackWords(std::string_view packed, size_t max_words,
+                             std::vector<uint64_t>* buffer);
 
 // For tests: forces the portable code path even where the CPU has BMI2.
 void SetPackingPortableForTesting(bool portable);

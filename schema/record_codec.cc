@@ -92,7 +92,8 @@ std::string Flatten(::capnp::MessageBuilder& builder) {
 
 // WithReader for an unpacked message.
 template <typename Fn>
-Status WithFlatReader(std::string_view bytes, const DecodeOptions& options, const char* what, Fn&& fn) {
+Status WithFlatReader(std::string_view bytes, const DecodeOptions& options, const char* what,
+                      Fn&& fn) {
   if (bytes.size() < 8 || bytes.size() % 8 != 0) {
     return DataLossError(std::string("not a valid ") + what + ": " + std::to_string(bytes.size()) +
                          " bytes is not a whole number of 8-byte words (truncated or not a record)");
@@ -128,7 +129,8 @@ void FlattenPackedTo(::capnp::MessageBuilder& builder, std::string* out) {
   out->clear();
   if (segments.size() == 1) {
     // The usual case: the table is one word, then the segment.
-    const uint64_t table = uint64_t{segments[0].size()} << 32;  // segment count - 1 = 0, then its size
+    const uint64_t table = uint64_t{segments[0].size()}
+                           << 32;  // segment count - 1 = 0, then its size
     PackWords(&table, 1, out);
     PackWords(reinterpret_cast<const uint64_t*>(segments[0].begin()), segments[0].size(), out);
     return;
@@ -149,9 +151,11 @@ template <typename Fn>
 Status WithReader(std::string_view bytes, const DecodeOptions& options, const char* what, Fn&& fn) {
   if (IsPackedRecord(bytes)) {
     // The segment table is at most 512 segments: 257 words.
-    StatusOr<size_t> num_words = UnpackWords(bytes, options.traversal_limit_words + 257, &t_unpacked);
+    StatusOr<size_t> num_words =
+        UnpackWords(bytes, options.traversal_limit_words + 257, &t_unpacked);
     if (!num_words.ok()) {
-      return DataLossError(std::string("not a valid ") + what + ": " + num_words.status().message());
+      return DataLossError(std::string("not a valid ") + what + ": " +
+                           num_words.status().message());
     }
     const std::string_view flat(reinterpret_cast<const char*>(t_unpacked.data()), *num_words * 8);
     return WithFlatReader(flat, options, what, fn);

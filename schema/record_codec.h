@@ -10,9 +10,9 @@
 //   StatusOr<Sample> s = DecodeSample(bytes, {.expected_tokenizer_hash = h});
 //
 // Encoding copies each token array with one memcpy into the message (then
-// packs it); decoding unpacks into a per-thread buffer, checks the framing, applies Cap'n Proto traversal and nesting limits and
-// copies the arrays back in bulk. Decoding never crashes on garbage: it
-// returns
+// packs it); decoding unpacks into a per-thread buffer, checks the framing, applies Cap'n Proto
+// traversal and nesting limits and copies the arrays back in bulk. Decoding never crashes on
+// garbage: it returns
 //   DataLoss            the bytes are not a valid record (corrupt, truncated,
 //                       inconsistent lengths, spans out of range),
 //   FailedPrecondition  a newer format version than this build reads, or a

@@ -113,7 +113,8 @@ Status StoreOptions::Validate() const {
   GLM_RETURN_IF_ERROR(ValidateFamily(docs, "docs"));
   GLM_RETURN_IF_ERROR(ValidateFamily(samples, "samples"));
   GLM_RETURN_IF_ERROR(RequireAtLeast("max-background-jobs", max_background_jobs, 1));
-  GLM_RETURN_IF_ERROR(RequireInRange("write-format-version", static_cast<int64_t>(write_format_version), int64_t{1},
+  GLM_RETURN_IF_ERROR(RequireInRange("write-format-version",
+                                     static_cast<int64_t>(write_format_version), int64_t{1},
                                      static_cast<int64_t>(schema::kStoreFormatVersion)));
   return Status::Ok();
 }
@@ -221,15 +222,17 @@ Status RocksDbSampleStore::InitInfo() {
     return FailedPreconditionError("store " + options_.path + buf +
                                    "; HINT: use the tokenizer it was built with, or write a new store");
   }
-  if (options_.mode == OpenMode::kReadWrite && info_.format_version < options_.write_format_version) {
+  if (options_.mode == OpenMode::kReadWrite &&
+      info_.format_version < options_.write_format_version) {
     // This writer adds records of its own version (packed samples): say so,
     // so that a glm older than this one refuses the store instead of failing
     // on the first packed record. Records already there stay as they are.
     info_.format_version = options_.write_format_version;
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    GLM_RETURN_IF_ERROR(FromRocks(db_->Put(wo, handle(Family::kMeta), kMetaInfoKey, schema::EncodeStoreInfo(info_)),
-                                  "upgrading the format version of " + info_file));
+    GLM_RETURN_IF_ERROR(
+        FromRocks(db_->Put(wo, handle(Family::kMeta), kMetaInfoKey, schema::EncodeStoreInfo(info_)),
+                  "upgrading the format version of " + info_file));
   }
   return Status::Ok();
 }

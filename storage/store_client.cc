@@ -307,7 +307,8 @@ StatusOr<std::vector<Sample>> StoreClient::GetSampleRange(Objective objective, u
 Status StoreClient::PutSamples(const std::vector<Sample>& samples) {
   std::vector<std::string> records;
   records.reserve(samples.size());
-  for (const Sample& s : samples) records.push_back(schema::EncodeSample(s, tokenizer_hash_, record_format_version_));
+  for (const Sample& s : samples)
+    records.push_back(schema::EncodeSample(s, tokenizer_hash_, record_format_version_));
   return PutEncodedSamples(records);
 }
 

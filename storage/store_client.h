@@ -30,7 +30,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-
 #include <zmq.hpp>
 
 #include "schema/record_codec.h"

@@ -20,7 +20,8 @@ std::string CapnpPack(const std::vector<uint64_t>& words) {
     ::capnp::_::PackedOutputStream packed(array);
     packed.write(words.data(), words.size() * 8);
   }
-  return std::string(reinterpret_cast<const char*>(array.getArray().begin()), array.getArray().size());
+  return std::string(reinterpret_cast<const char*>(array.getArray().begin()),
+                     array.getArray().size());
 }
 
 // Random words of a few shapes: dense, half-zero (token ids), sparse, zero runs.
@@ -29,9 +30,15 @@ std::vector<uint64_t> RandomWords(std::mt19937_64& rng, int shape) {
   for (uint64_t& x : w) {
     const uint64_t r = rng();
     switch (shape) {
-      case 0: x = r; break;
-      case 1: x = r & 0x0000ffff0000ffffull; break;
-      case 2: x = r % 3 == 0 ? 0 : (r & rng() & rng()); break;
+      case 0:
+        x = r;
+        break;
+      case 1:
+        x = r & 0x0000ffff0000ffffull;
+        break;
+      case 2:
+        x = r % 3 == 0 ? 0 : (r & rng() & rng());
+        break;
       default:
         x = 0;
         for (int b = 0; b < 8; ++b) {
@@ -39,7 +46,8 @@ std::vector<uint64_t> RandomWords(std::mt19937_64& rng, int shape) {
         }
     }
   }
-  if (shape == 2 && w.size() > 600) std::fill(w.begin() + 10, w.begin() + 590, 0);  // a run over 255
+  if (shape == 2 && w.size() > 600)
+    std::fill(w.begin() + 10, w.begin() + 590, 0);  // a run over 255
   return w;
 }
 
@@ -112,7 +120,9 @@ TEST_P(PackingTest, EmptyInputIsNoWords) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BothPaths, PackingTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Portable" : "Native"; });
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "Portable" : "Native";
+                         });
 
 }  // namespace
 }  // namespace glm::schema

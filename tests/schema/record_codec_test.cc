@@ -201,7 +201,8 @@ TEST(RecordCodec, VersionOneUnpackedSamplesStillDecode) {
 TEST(RecordCodec, PackedSampleIsCapnpStandardPacking) {
   Sample s = MakeSample(3, 64);
   std::string packed = EncodeSample(s, 9);
-  kj::ArrayInputStream in(kj::arrayPtr(reinterpret_cast<const kj::byte*>(packed.data()), packed.size()));
+  kj::ArrayInputStream in(
+      kj::arrayPtr(reinterpret_cast<const kj::byte*>(packed.data()), packed.size()));
   ::capnp::PackedMessageReader reader(in);
   auto r = reader.getRoot<capnp::SampleRecord>();
   EXPECT_EQ(r.getFormatVersion(), kStoreFormatVersion);
@@ -221,7 +222,8 @@ TEST(RecordCodec, EncodingAndVersionFieldAreIndependent) {
   r.setIndex(11);
   kj::VectorOutputStream out;
   ::capnp::writePackedMessage(out, builder);
-  std::string packed_v1(reinterpret_cast<const char*>(out.getArray().begin()), out.getArray().size());
+  std::string packed_v1(reinterpret_cast<const char*>(out.getArray().begin()),
+                        out.getArray().size());
   ASSERT_TRUE(IsPackedRecord(packed_v1));
   StatusOr<Sample> back = DecodeSample(packed_v1);
   ASSERT_TRUE(back.ok()) << back.status();
@@ -242,8 +244,9 @@ TEST(RecordCodec, NewerFormatVersionOfAPackedSampleIsFailedPrecondition) {
   ASSERT_TRUE(IsPackedRecord(bytes));
   StatusOr<Sample> back = DecodeSample(bytes);
   EXPECT_EQ(back.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(back.status().message().find("format version " + std::to_string(kStoreFormatVersion + 1)),
-            std::string::npos)
+  EXPECT_NE(
+      back.status().message().find("format version " + std::to_string(kStoreFormatVersion + 1)),
+      std::string::npos)
       << back.status();
 }
 
@@ -253,7 +256,8 @@ TEST(RecordCodec, EveryTruncationOfAPackedSampleIsDataLoss) {
   for (size_t cut = 0; cut < bytes.size(); ++cut) {
     StatusOr<Sample> back = DecodeSample(std::string_view(bytes).substr(0, cut));
     ASSERT_FALSE(back.ok()) << "cut at " << cut;
-    ASSERT_EQ(back.status().code(), StatusCode::kDataLoss) << "cut at " << cut << ": " << back.status();
+    ASSERT_EQ(back.status().code(), StatusCode::kDataLoss)
+        << "cut at " << cut << ": " << back.status();
   }
 }
 

@@ -218,9 +218,12 @@ TEST_F(RocksDbSampleStoreTest, VersionOneStoreIsReadAsIsAndUpgradedOnlyByAWriter
     auto store = OpenOrDie(Options());
     schema::StoreInfo info = store->info();
     info.format_version = 1;
-    ASSERT_TRUE(store->PutRawForTesting(Family::kMeta, kMetaInfoKey, schema::EncodeStoreInfo(info)).ok());
+    ASSERT_TRUE(
+        store->PutRawForTesting(Family::kMeta, kMetaInfoKey, schema::EncodeStoreInfo(info)).ok());
     for (const Sample& s : Batch(0, 4)) {
-      ASSERT_TRUE(store->PutRawForTesting(Family::kSamples, EncodeSampleKey(KeyOf(s)), schema::EncodeSample(s, kHash, 1))
+      ASSERT_TRUE(store
+                      ->PutRawForTesting(Family::kSamples, EncodeSampleKey(KeyOf(s)),
+                                         schema::EncodeSample(s, kHash, 1))
                       .ok());
     }
   }
@@ -238,8 +241,10 @@ TEST_F(RocksDbSampleStoreTest, VersionOneStoreIsReadAsIsAndUpgradedOnlyByAWriter
     auto got = writer->GetSampleRange(Objective::kBlank, 0, 0, 8);  // both encodings
     ASSERT_TRUE(got.ok()) << got.status();
     std::vector<Sample> want = Batch(0, 8);
-    for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(schema::RecordsEqual((*got)[i], want[i])) << i;
-    auto raw = writer->MultiGetEncodedSamples({{Objective::kBlank, 0, 1}, {Objective::kBlank, 0, 5}});
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_TRUE(schema::RecordsEqual((*got)[i], want[i])) << i;
+    auto raw =
+        writer->MultiGetEncodedSamples({{Objective::kBlank, 0, 1}, {Objective::kBlank, 0, 5}});
     ASSERT_TRUE(raw.ok());
     EXPECT_FALSE(schema::IsPackedRecord((*raw)[0]));  // old records are left as they are
     EXPECT_TRUE(schema::IsPackedRecord((*raw)[1]));

@@ -1,5 +1,7 @@
 // StoreServer and StoreClient over real ZeroMQ sockets on loopback, with a
 // real RocksDB store behind the server.
+#include "storage/store_server.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,11 +11,10 @@
 #include <zmq_addon.hpp>
 
 #include "schema/record_codec.h"
+#include "schema/store_rpc.capnp.h"
 #include "storage/rocksdb_sample_store.h"
 #include "storage/store_client.h"
-#include "storage/store_server.h"
 #include "storage/store_wire.h"
-#include "schema/store_rpc.capnp.h"
 #include "storage/synthetic.h"
 
 namespace glm::storage {
@@ -237,22 +238,25 @@ TEST_F(StoreServerTest, ClientWritesUnpackedVersionOneSamplesToAVersionOneServer
       std::vector<zmq::message_t> frames;
       if (!zmq::recv_multipart(router, std::back_inserter(frames))) return;
       ::capnp::MallocMessageBuilder answer;
-      Status read = wire::ReadFrame(frames.back().data(), frames.back().size(), 1 << 24, [&](::capnp::MessageReader& m) {
-        auto req = m.getRoot<cp::StoreRequest>();
-        auto resp = answer.initRoot<cp::StoreResponse>();
-        resp.setProtocolVersion(cp::STORE_PROTOCOL_VERSION);
-        resp.setRequestId(req.getRequestId());
-        if (req.isGetInfo()) {
-          resp.initInfo().setFormatVersion(1);
-          resp.getInfo().setTokenizerHash(kHash);
-        } else if (req.isPutSamples()) {
-          for (auto record : req.getPutSamples()) written.emplace_back(reinterpret_cast<const char*>(record.begin()), record.size());
-          resp.setPutDone(req.getPutSamples().size());
-        }
-        return Status::Ok();
-      });
+      Status read = wire::ReadFrame(
+          frames.back().data(), frames.back().size(), 1 << 24, [&](::capnp::MessageReader& m) {
+            auto req = m.getRoot<cp::StoreRequest>();
+            auto resp = answer.initRoot<cp::StoreResponse>();
+            resp.setProtocolVersion(cp::STORE_PROTOCOL_VERSION);
+            resp.setRequestId(req.getRequestId());
+            if (req.isGetInfo()) {
+              resp.initInfo().setFormatVersion(1);
+              resp.getInfo().setTokenizerHash(kHash);
+            } else if (req.isPutSamples()) {
+              for (auto record : req.getPutSamples())
+                written.emplace_back(reinterpret_cast<const char*>(record.begin()), record.size());
+              resp.setPutDone(req.getPutSamples().size());
+            }
+            return Status::Ok();
+          });
       if (!read.ok()) return;
-      for (size_t f = 0; f + 1 < frames.size(); ++f) router.send(frames[f], zmq::send_flags::sndmore);
+      for (size_t f = 0; f + 1 < frames.size(); ++f)
+        router.send(frames[f], zmq::send_flags::sndmore);
       router.send(wire::ToFrame(answer), zmq::send_flags::none);
     }
   });
