@@ -80,7 +80,10 @@ namespace bmi2 {
 
 bool UseBmi2() {
 #if GLM_HAVE_BMI2_PATH
-  static const bool has = __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
+  // AMD before Zen 3 has PDEP/PEXT in microcode (tens to hundreds of cycles
+  // each): the portable loop is faster there.
+  static const bool has = __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt") &&
+                          !__builtin_cpu_is("znver1") && !__builtin_cpu_is("znver2");
   return has && !g_force_portable.load(std::memory_order_relaxed);
 #else
   return false;
