@@ -35,12 +35,18 @@ struct BenchStoreOptions {
   std::string dir;          // Default: empty = a fresh directory under $TMPDIR, removed afterwards;
                             // otherwise a new or empty directory, kept afterwards
   bool keep = false;        // Default: false = remove the temporary store afterwards
+  // Record format version the local store writes (StoreOptions::write_format_version):
+  // 2 = packed samples; 1 = unpacked, as before version 2 (for before/after
+  // comparisons). Default: schema::kStoreFormatVersion.
+  int format_version = static_cast<int>(schema::kStoreFormatVersion);
 
   Status Validate() const {
     GLM_RETURN_IF_ERROR(RequireAtLeast("samples", samples, 1));
     GLM_RETURN_IF_ERROR(RequireAtLeast("seq-len", seq_len, 16));
     GLM_RETURN_IF_ERROR(RequireAtLeast("batch", batch, 1));
     GLM_RETURN_IF_ERROR(RequireAtLeast("repeats", repeats, 1));
+    GLM_RETURN_IF_ERROR(RequireInRange("format-version", format_version, 1,
+                                       static_cast<int>(schema::kStoreFormatVersion)));
     return Status::Ok();
   }
 };
@@ -116,8 +122,12 @@ int RunBenchStore(const BenchStoreOptions& o) {
     return kExitFailure;
   };
   const int64_t n = o.samples;
-  nlohmann::json j = {{"bench", "store"}, {"samples", n}, {"seq_len", o.seq_len}, {"batch", o.batch},
-                      {"cpus", std::thread::hardware_concurrency()}};
+  nlohmann::json j = {{"bench", "store"},
+                      {"samples", n},
+                      {"seq_len", o.seq_len},
+                      {"batch", o.batch},
+                      {"cpus", std::thread::hardware_concurrency()},
+                      {"format_version", o.format_version}};
 
   // The samples, built once (not timed).
   std::vector<Sample> all;
@@ -127,10 +137,12 @@ int RunBenchStore(const BenchStoreOptions& o) {
   // Codec alone, one thread.
   {
     std::vector<std::string> encoded(n);
-    for (int64_t i = 0; i < n; ++i) encoded[i] = schema::EncodeSample(all[i], 1);  // touch the memory
+    const uint32_t version = static_cast<uint32_t>(o.format_version);
+    for (int64_t i = 0; i < n; ++i)
+      encoded[i] = schema::EncodeSample(all[i], 1, version);  // touch the memory
     double cpu = ProcessCpuSeconds();
     auto start = Clock::now();
-    for (int64_t i = 0; i < n; ++i) schema::EncodeSampleTo(all[i], 1, &encoded[i]);
+    for (int64_t i = 0; i < n; ++i) schema::EncodeSampleTo(all[i], 1, &encoded[i], version);
     j["encode_samples_per_s"] = n / Seconds(start);
     j["encode_samples_per_cpu_s"] = n / std::max(1e-9, ProcessCpuSeconds() - cpu);
     Sample scratch;
@@ -147,6 +159,7 @@ int RunBenchStore(const BenchStoreOptions& o) {
   storage::StoreOptions so;
   so.path = dir.string();
   so.tokenizer_hash = 0x5eed;
+  so.write_format_version = static_cast<uint32_t>(o.format_version);
   auto opened = storage::RocksDbSampleStore::Open(so);
   if (!opened.ok()) return fail(opened.status());
   std::unique_ptr<storage::RocksDbSampleStore> store = std::move(opened).value();
@@ -244,6 +257,10 @@ void RegisterBenchStore(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "repeats", &options->repeats, "Timed passes per read mode (the best counts)");
   AddOption(sub, "dir", &options->dir, "Store directory (empty = a temporary one)");
   AddFlag(sub, "keep", &options->keep, "Keep the store afterwards");
+  AddOption(sub, "format-version", &options->format_version,
+            "Record format version the local store writes: 2 packed samples, 1 unpacked (as before "
+            "version 2); "
+            "remote writes always use the server's");
   registry->Add(sub, [options] { return RunBenchStore(*options); });
 }
 

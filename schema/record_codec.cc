@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 
+#include "schema/packing.h"
 #include "schema/store.capnp.h"
 
 namespace glm::schema {
@@ -89,12 +90,10 @@ std::string Flatten(::capnp::MessageBuilder& builder) {
   return out;
 }
 
-// Runs `fn(reader)` over the message in `bytes` with the limits of
-// `options`, turning any Cap'n Proto exception into DataLoss. Copies the
-// bytes first when they are not 8-byte aligned (RocksDB values and ZeroMQ
-// frames need not be).
+// WithReader for an unpacked message.
 template <typename Fn>
-Status WithReader(std::string_view bytes, const DecodeOptions& options, const char* what, Fn&& fn) {
+Status WithFlatReader(std::string_view bytes, const DecodeOptions& options, const char* what,
+                      Fn&& fn) {
   if (bytes.size() < 8 || bytes.size() % 8 != 0) {
     return DataLossError(std::string("not a valid ") + what + ": " + std::to_string(bytes.size()) +
                          " bytes is not a whole number of 8-byte words (truncated or not a record)");
@@ -122,6 +121,46 @@ Status WithReader(std::string_view bytes, const DecodeOptions& options, const ch
     return DataLossError(std::string("not a valid ") + what + " (corrupt or truncated): " +
                          e.getDescription().cStr());
   }
+}
+
+// Segment table + segments packed (kFirstPackedSampleVersion on) into *out.
+void FlattenPackedTo(::capnp::MessageBuilder& builder, std::string* out) {
+  kj::ArrayPtr<const kj::ArrayPtr<const ::capnp::word>> segments = builder.getSegmentsForOutput();
+  out->clear();
+  if (segments.size() == 1) {
+    // The usual case: the table is one word, then the segment.
+    const uint64_t table = uint64_t{segments[0].size()}
+                           << 32;  // segment count - 1 = 0, then its size
+    PackWords(&table, 1, out);
+    PackWords(reinterpret_cast<const uint64_t*>(segments[0].begin()), segments[0].size(), out);
+    return;
+  }
+  std::string flat;
+  FlattenTo(builder, &flat);
+  PackWords(reinterpret_cast<const uint64_t*>(flat.data()), flat.size() / 8, out);
+}
+
+// The unpacked words of the packed record being decoded on this thread.
+thread_local std::vector<uint64_t> t_unpacked;
+
+// Runs `fn(reader)` over the message in `bytes` with the limits of
+// `options`, turning any Cap'n Proto exception into DataLoss. Unpacks a
+// packed record into a per-thread buffer first; copies an unpacked one first
+// when it is not 8-byte aligned (RocksDB values and ZeroMQ frames need not be).
+template <typename Fn>
+Status WithReader(std::string_view bytes, const DecodeOptions& options, const char* what, Fn&& fn) {
+  if (IsPackedRecord(bytes)) {
+    // The segment table is at most 512 segments: 257 words.
+    StatusOr<size_t> num_words =
+        UnpackWords(bytes, options.traversal_limit_words + 257, &t_unpacked);
+    if (!num_words.ok()) {
+      return DataLossError(std::string("not a valid ") + what + ": " +
+                           num_words.status().message());
+    }
+    const std::string_view flat(reinterpret_cast<const char*>(t_unpacked.data()), *num_words * 8);
+    return WithFlatReader(flat, options, what, fn);
+  }
+  return WithFlatReader(bytes, options, what, fn);
 }
 
 Status CheckHeader(const char* what, uint32_t version, uint64_t hash, const DecodeOptions& options) {
@@ -157,6 +196,14 @@ void AppendVector(std::string* out, const std::vector<T>& v) {
 }
 
 }  // namespace
+
+bool IsPackedRecord(std::string_view bytes) {
+  // An unpacked record starts with (segment count - 1) as a little-endian
+  // uint32: below 16 for every record glm writes. A packed one starts with
+  // the tag of that table word, whose bits 4-7 are not all zero because the
+  // first segment is never empty.
+  return !bytes.empty() && static_cast<uint8_t>(bytes[0]) >= 0x10;
+}
 
 std::string EncodeDocument(const Document& doc, uint64_t tokenizer_hash, uint32_t format_version) {
   ::capnp::MallocMessageBuilder builder(16 + WordsFor(doc.tokens) + WordsFor(doc.sentence_end),
@@ -200,7 +247,11 @@ void EncodeSampleTo(const Sample& s, uint64_t tokenizer_hash, std::string* out, 
   FillList<int32_t>(r.initPositionIds(s.position_ids.size()), s.position_ids);
   FillList<int32_t>(r.initBlockPositionIds(s.block_position_ids.size()), s.block_position_ids);
   r.setSep(s.sep);
-  FlattenTo(builder, out);
+  if (format_version >= kFirstPackedSampleVersion) {
+    FlattenPackedTo(builder, out);
+  } else {
+    FlattenTo(builder, out);
+  }
 }
 
 std::string EncodeStoreInfo(const StoreInfo& info) {

@@ -113,6 +113,9 @@ Status StoreOptions::Validate() const {
   GLM_RETURN_IF_ERROR(ValidateFamily(docs, "docs"));
   GLM_RETURN_IF_ERROR(ValidateFamily(samples, "samples"));
   GLM_RETURN_IF_ERROR(RequireAtLeast("max-background-jobs", max_background_jobs, 1));
+  GLM_RETURN_IF_ERROR(RequireInRange("write-format-version",
+                                     static_cast<int64_t>(write_format_version), int64_t{1},
+                                     static_cast<int64_t>(schema::kStoreFormatVersion)));
   return Status::Ok();
 }
 
@@ -196,7 +199,7 @@ Status RocksDbSampleStore::InitInfo() {
       return InvalidArgumentError("creating store " + options_.path +
                                   " needs the tokenizer hash (StoreOptions::tokenizer_hash)");
     }
-    info_.format_version = schema::kStoreFormatVersion;
+    info_.format_version = options_.write_format_version;
     info_.tokenizer_hash = options_.tokenizer_hash;
     info_.created_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
@@ -218,6 +221,18 @@ Status RocksDbSampleStore::InitInfo() {
                   static_cast<unsigned long long>(options_.tokenizer_hash));
     return FailedPreconditionError("store " + options_.path + buf +
                                    "; HINT: use the tokenizer it was built with, or write a new store");
+  }
+  if (options_.mode == OpenMode::kReadWrite &&
+      info_.format_version < options_.write_format_version) {
+    // This writer adds records of its own version (packed samples): say so,
+    // so that a glm older than this one refuses the store instead of failing
+    // on the first packed record. Records already there stay as they are.
+    info_.format_version = options_.write_format_version;
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    GLM_RETURN_IF_ERROR(
+        FromRocks(db_->Put(wo, handle(Family::kMeta), kMetaInfoKey, schema::EncodeStoreInfo(info_)),
+                  "upgrading the format version of " + info_file));
   }
   return Status::Ok();
 }
@@ -338,7 +353,7 @@ Status RocksDbSampleStore::PutSamples(const std::vector<Sample>& samples) {
   rocksdb::WriteBatch batch(estimate);
   std::string value;
   for (const Sample& s : samples) {
-    schema::EncodeSampleTo(s, info_.tokenizer_hash, &value);
+    schema::EncodeSampleTo(s, info_.tokenizer_hash, &value, options_.write_format_version);
     batch.Put(handle(Family::kSamples), EncodeSampleKey(KeyOf(s)), value);
   }
   rocksdb::WriteOptions wo;

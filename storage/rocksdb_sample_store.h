@@ -88,6 +88,11 @@ struct StoreOptions {
   bool sync_writes = false;
   // RocksDB background flush/compaction threads. Default: 2.
   int max_background_jobs = 2;
+  // kReadWrite: the record format version this writer writes (samples packed
+  // from 2 on), and the least version it leaves in store/info (an older
+  // store's is raised to it on open). 1 writes what a version-1 glm reads
+  // (benchmarks compare the two). Default: schema::kStoreFormatVersion.
+  uint32_t write_format_version = schema::kStoreFormatVersion;
   // Decode limits for every record read. Default: see DecodeOptions.
   uint64_t traversal_limit_words = schema::DecodeOptions{}.traversal_limit_words;
   // RocksDB environment: tests inject faults (a full disk) here; not owned,

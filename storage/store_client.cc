@@ -1,5 +1,6 @@
 #include "storage/store_client.h"
 
+#include <algorithm>
 #include <map>
 
 #include "schema/record_codec.h"
@@ -93,6 +94,8 @@ StatusOr<std::unique_ptr<StoreClient>> StoreClient::Connect(zmq::context_t* cont
                                      std::to_string(r.getInfo().getFormatVersion()) + "; HINT: upgrade glm");
     }
     client->tokenizer_hash_ = r.getInfo().getTokenizerHash();
+    // An older server reads only the record encodings of its own version.
+    client->record_format_version_ = std::max<uint32_t>(1, r.getInfo().getFormatVersion());
     return Status::Ok();
   });
   });
@@ -304,7 +307,8 @@ StatusOr<std::vector<Sample>> StoreClient::GetSampleRange(Objective objective, u
 Status StoreClient::PutSamples(const std::vector<Sample>& samples) {
   std::vector<std::string> records;
   records.reserve(samples.size());
-  for (const Sample& s : samples) records.push_back(schema::EncodeSample(s, tokenizer_hash_));
+  for (const Sample& s : samples)
+    records.push_back(schema::EncodeSample(s, tokenizer_hash_, record_format_version_));
   return PutEncodedSamples(records);
 }
 

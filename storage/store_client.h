@@ -30,9 +30,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
-
 #include <zmq.hpp>
 
+#include "schema/record_codec.h"
 #include "storage/sample_store.h"
 
 namespace glm::storage {
@@ -127,6 +127,9 @@ class StoreClient : public SampleStore {
   zmq::socket_t socket_;
   uint64_t last_request_id_ = 0;
   uint64_t tokenizer_hash_ = 0;
+  // The record format version this client writes: the server's, when older
+  // than this build's (set on connect).
+  uint32_t record_format_version_ = schema::kStoreFormatVersion;
 };
 
 }  // namespace glm::storage

@@ -1,8 +1,12 @@
 #include "schema/record_codec.h"
 
+#include <capnp/serialize-packed.h>
 #include <gtest/gtest.h>
+#include <kj/io.h>
 
 #include <random>
+
+#include "schema/store.capnp.h"
 
 namespace glm::schema {
 namespace {
@@ -163,6 +167,106 @@ TEST(RecordCodec, CanonicalBytesIgnoreTokenizerHashButNotContent) {
   EXPECT_EQ(CanonicalBytes(a), CanonicalBytes(b));
   b.tokens[3] += 1;
   EXPECT_NE(CanonicalBytes(a), CanonicalBytes(b));
+}
+
+TEST(RecordCodec, SamplesArePackedSmallerAndRoundTrip) {
+  Sample s = MakeSample(42, 460);
+  std::string packed = EncodeSample(s, 0xabc);
+  std::string unpacked = EncodeSample(s, 0xabc, 1);
+  EXPECT_TRUE(IsPackedRecord(packed));
+  EXPECT_FALSE(IsPackedRecord(unpacked));
+  EXPECT_LT(packed.size(), unpacked.size() * 6 / 10);
+  StatusOr<Sample> back = DecodeSample(packed, {.expected_tokenizer_hash = 0xabc});
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(RecordsEqual(s, *back));
+  // Other records stay unpacked: an older glm must read store/info to refuse a newer store.
+  EXPECT_FALSE(IsPackedRecord(EncodeDocument(MakeDocument(1, 50), 1)));
+  EXPECT_FALSE(IsPackedRecord(EncodeStoreInfo(StoreInfo{kStoreFormatVersion, 1, 2, "x"})));
+}
+
+TEST(RecordCodec, VersionOneUnpackedSamplesStillDecode) {
+  Sample s = MakeSample(7, 100);
+  std::string v1 = EncodeSample(s, 5, 1);
+  ASSERT_FALSE(IsPackedRecord(v1));
+  StatusOr<Sample> back = DecodeSample(v1, {.expected_tokenizer_hash = 5});
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(RecordsEqual(s, *back));
+  // Unaligned, as RocksDB may hand it out.
+  std::string shifted = "x" + v1;
+  back = DecodeSample(std::string_view(shifted).substr(1));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(RecordsEqual(s, *back));
+}
+
+TEST(RecordCodec, PackedSampleIsCapnpStandardPacking) {
+  Sample s = MakeSample(3, 64);
+  std::string packed = EncodeSample(s, 9);
+  kj::ArrayInputStream in(
+      kj::arrayPtr(reinterpret_cast<const kj::byte*>(packed.data()), packed.size()));
+  ::capnp::PackedMessageReader reader(in);
+  auto r = reader.getRoot<capnp::SampleRecord>();
+  EXPECT_EQ(r.getFormatVersion(), kStoreFormatVersion);
+  EXPECT_EQ(r.getTokenizerHash(), 9u);
+  EXPECT_EQ(r.getIndex(), 3u);
+  ASSERT_EQ(r.getTokens().size(), s.tokens.size());
+  EXPECT_EQ(r.getTokens()[10], s.tokens[10]);
+  EXPECT_EQ(r.getSep(), s.sep);
+}
+
+TEST(RecordCodec, EncodingAndVersionFieldAreIndependent) {
+  // Readers take a version-1 record packed and a version-2 one unpacked alike.
+  Sample s = MakeSample(11, 30);
+  ::capnp::MallocMessageBuilder builder;
+  auto r = builder.initRoot<capnp::SampleRecord>();
+  r.setFormatVersion(1);
+  r.setIndex(11);
+  kj::VectorOutputStream out;
+  ::capnp::writePackedMessage(out, builder);
+  std::string packed_v1(reinterpret_cast<const char*>(out.getArray().begin()),
+                        out.getArray().size());
+  ASSERT_TRUE(IsPackedRecord(packed_v1));
+  StatusOr<Sample> back = DecodeSample(packed_v1);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->index, 11u);
+  ::capnp::MallocMessageBuilder builder2;
+  auto r2 = builder2.initRoot<capnp::SampleRecord>();
+  r2.setFormatVersion(2);
+  r2.setIndex(12);
+  kj::Array<::capnp::word> flat = ::capnp::messageToFlatArray(builder2);
+  std::string unpacked_v2(reinterpret_cast<const char*>(flat.begin()), flat.size() * 8);
+  back = DecodeSample(unpacked_v2);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->index, 12u);
+}
+
+TEST(RecordCodec, NewerFormatVersionOfAPackedSampleIsFailedPrecondition) {
+  std::string bytes = EncodeSample(MakeSample(1, 10), 1, kStoreFormatVersion + 1);
+  ASSERT_TRUE(IsPackedRecord(bytes));
+  StatusOr<Sample> back = DecodeSample(bytes);
+  EXPECT_EQ(back.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(
+      back.status().message().find("format version " + std::to_string(kStoreFormatVersion + 1)),
+      std::string::npos)
+      << back.status();
+}
+
+TEST(RecordCodec, EveryTruncationOfAPackedSampleIsDataLoss) {
+  std::string bytes = EncodeSample(MakeSample(1, 200), 1);
+  ASSERT_TRUE(IsPackedRecord(bytes));
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    StatusOr<Sample> back = DecodeSample(std::string_view(bytes).substr(0, cut));
+    ASSERT_FALSE(back.ok()) << "cut at " << cut;
+    ASSERT_EQ(back.status().code(), StatusCode::kDataLoss)
+        << "cut at " << cut << ": " << back.status();
+  }
+}
+
+TEST(RecordCodec, PackedRecordThatUnpacksPastTheTraversalLimitIsDataLoss) {
+  std::string bomb = "\x10\x01";  // segment table: one segment of 1 word ... then zero runs
+  for (int i = 0; i < 100; ++i) bomb += std::string("\x00\xff", 2);
+  StatusOr<Sample> back = DecodeSample(bomb, {.traversal_limit_words = 1000});
+  EXPECT_EQ(back.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(back.status().message().find("more than"), std::string::npos) << back.status();
 }
 
 }  // namespace

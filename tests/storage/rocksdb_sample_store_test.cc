@@ -212,6 +212,64 @@ TEST_F(RocksDbSampleStoreTest, NewerFormatVersionIsFailedPrecondition) {
   EXPECT_TRUE(Contains(s.status().message(), "store/info")) << s.status();
 }
 
+TEST_F(RocksDbSampleStoreTest, VersionOneStoreIsReadAsIsAndUpgradedOnlyByAWriter) {
+  // A store as a version-1 glm left it: store/info says 1, samples unpacked.
+  {
+    auto store = OpenOrDie(Options());
+    schema::StoreInfo info = store->info();
+    info.format_version = 1;
+    ASSERT_TRUE(
+        store->PutRawForTesting(Family::kMeta, kMetaInfoKey, schema::EncodeStoreInfo(info)).ok());
+    for (const Sample& s : Batch(0, 4)) {
+      ASSERT_TRUE(store
+                      ->PutRawForTesting(Family::kSamples, EncodeSampleKey(KeyOf(s)),
+                                         schema::EncodeSample(s, kHash, 1))
+                      .ok());
+    }
+  }
+  {
+    auto reader = OpenOrDie(Options(OpenMode::kReadOnly));
+    EXPECT_EQ(reader->info().format_version, 1u);
+    auto got = reader->GetSampleRange(Objective::kBlank, 0, 0, 4);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_TRUE(schema::RecordsEqual((*got)[2], Batch(2, 3).front()));
+  }
+  {
+    auto writer = OpenOrDie(Options());
+    EXPECT_EQ(writer->info().format_version, schema::kStoreFormatVersion);
+    ASSERT_TRUE(writer->PutSamples(Batch(4, 8)).ok());
+    auto got = writer->GetSampleRange(Objective::kBlank, 0, 0, 8);  // both encodings
+    ASSERT_TRUE(got.ok()) << got.status();
+    std::vector<Sample> want = Batch(0, 8);
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_TRUE(schema::RecordsEqual((*got)[i], want[i])) << i;
+    auto raw =
+        writer->MultiGetEncodedSamples({{Objective::kBlank, 0, 1}, {Objective::kBlank, 0, 5}});
+    ASSERT_TRUE(raw.ok());
+    EXPECT_FALSE(schema::IsPackedRecord((*raw)[0]));  // old records are left as they are
+    EXPECT_TRUE(schema::IsPackedRecord((*raw)[1]));
+  }
+  auto reader = OpenOrDie(Options(OpenMode::kReadOnly));
+  EXPECT_EQ(reader->info().format_version, schema::kStoreFormatVersion);
+}
+
+TEST_F(RocksDbSampleStoreTest, WriterOfFormatVersionOneWritesWhatVersionOneReads) {
+  StoreOptions o = Options();
+  o.write_format_version = 1;
+  {
+    auto store = OpenOrDie(o);
+    EXPECT_EQ(store->info().format_version, 1u);
+    ASSERT_TRUE(store->PutSamples(Batch(0, 2)).ok());
+    auto raw = store->MultiGetEncodedSamples({{Objective::kBlank, 0, 1}});
+    ASSERT_TRUE(raw.ok());
+    EXPECT_FALSE(schema::IsPackedRecord((*raw)[0]));
+  }
+  o.write_format_version = schema::kStoreFormatVersion + 1;
+  auto bad = RocksDbSampleStore::Open(o);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(bad.status().message(), "write-format-version")) << bad.status();
+}
+
 // A file system whose writes fail with "no space" once `full` is set.
 class FullDiskFileSystem : public rocksdb::FileSystemWrapper {
  public:

@@ -1,17 +1,20 @@
 // StoreServer and StoreClient over real ZeroMQ sockets on loopback, with a
 // real RocksDB store behind the server.
+#include "storage/store_server.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "schema/record_codec.h"
+#include "schema/store_rpc.capnp.h"
 #include "storage/rocksdb_sample_store.h"
 #include "storage/store_client.h"
-#include "storage/store_server.h"
 #include "storage/store_wire.h"
-#include "schema/store_rpc.capnp.h"
 #include "storage/synthetic.h"
 
 namespace glm::storage {
@@ -217,6 +220,69 @@ TEST_F(StoreServerTest, CurveServerServesKeyedClientsOnly) {
   plain.endpoint = server_->endpoint();
   plain.timeout_ms = 300;
   EXPECT_EQ(StoreClient::Connect(&context_, plain).status().code(), StatusCode::kDeadlineExceeded);
+}
+
+// A storage server of format version 1, as an older glm runs it: answers
+// getInfo with version 1 and keeps the records of one putSamples.
+TEST_F(StoreServerTest, ClientWritesUnpackedVersionOneSamplesToAVersionOneServer) {
+  namespace cp = ::glm::schema::capnp;
+  zmq::socket_t router(context_, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+  std::vector<std::string> written;
+  std::thread old_server([&] {
+    for (int served = 0; served < 2; ++served) {
+      zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
+      if (zmq::poll(items, 1, std::chrono::milliseconds(5000)) == 0) return;
+      std::vector<zmq::message_t> frames;
+      if (!zmq::recv_multipart(router, std::back_inserter(frames))) return;
+      ::capnp::MallocMessageBuilder answer;
+      Status read = wire::ReadFrame(
+          frames.back().data(), frames.back().size(), 1 << 24, [&](::capnp::MessageReader& m) {
+            auto req = m.getRoot<cp::StoreRequest>();
+            auto resp = answer.initRoot<cp::StoreResponse>();
+            resp.setProtocolVersion(cp::STORE_PROTOCOL_VERSION);
+            resp.setRequestId(req.getRequestId());
+            if (req.isGetInfo()) {
+              resp.initInfo().setFormatVersion(1);
+              resp.getInfo().setTokenizerHash(kHash);
+            } else if (req.isPutSamples()) {
+              for (auto record : req.getPutSamples())
+                written.emplace_back(reinterpret_cast<const char*>(record.begin()), record.size());
+              resp.setPutDone(req.getPutSamples().size());
+            }
+            return Status::Ok();
+          });
+      if (!read.ok()) return;
+      for (size_t f = 0; f + 1 < frames.size(); ++f)
+        router.send(frames[f], zmq::send_flags::sndmore);
+      router.send(wire::ToFrame(answer), zmq::send_flags::none);
+    }
+  });
+  StoreClientOptions o;
+  o.endpoint = endpoint;
+  auto client = Connect(o);
+  ASSERT_NE(client, nullptr);
+  std::vector<Sample> batch = {MakeSyntheticSample(Objective::kBlank, 0, 0, 64),
+                               MakeSyntheticSample(Objective::kBlank, 0, 1, 64)};
+  EXPECT_TRUE(client->PutSamples(batch).ok());
+  old_server.join();
+  ASSERT_EQ(written.size(), 2u);
+  for (size_t i = 0; i < written.size(); ++i) {
+    EXPECT_FALSE(schema::IsPackedRecord(written[i])) << i;
+    StatusOr<Sample> back = schema::DecodeSample(written[i]);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(schema::RecordsEqual(*back, batch[i]));
+  }
+  // The current server gets packed samples.
+  StartServer();
+  auto current = Connect();
+  ASSERT_NE(current, nullptr);
+  ASSERT_TRUE(current->PutSamples(batch).ok());
+  auto raw = store_->MultiGetEncodedSamples({KeyOf(batch[0])});
+  ASSERT_TRUE(raw.ok());
+  EXPECT_TRUE(schema::IsPackedRecord((*raw)[0]));
 }
 
 TEST(StoreWire, ReadsFramesAtAnyAlignment) {

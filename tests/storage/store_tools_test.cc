@@ -89,6 +89,28 @@ TEST_F(StoreToolsTest, DigestDependsOnContentNotOnWriteOrderOrBatching) {
   EXPECT_NE(DigestStore(b.get())->hex, da->hex);
 }
 
+TEST_F(StoreToolsTest, DigestIsTheSameForPackedAndVersionOneUnpackedRecords) {
+  std::vector<Sample> samples = Samples();
+  auto a = Open("a");
+  ASSERT_TRUE(a->PutSamples(samples).ok());  // packed (format version 2)
+  auto b = Open("b");
+  std::vector<std::string> v1;
+  for (const Sample& s : samples) v1.push_back(schema::EncodeSample(s, 77, 1));
+  ASSERT_FALSE(schema::IsPackedRecord(v1[0]));
+  ASSERT_TRUE(b->PutEncodedSamples(v1).ok());  // as a version-1 writer left them
+  auto c = Open("c");
+  ASSERT_TRUE(c->PutEncodedSamples({v1.begin(), v1.begin() + 30}).ok());  // half of each
+  ASSERT_TRUE(c->PutSamples({samples.begin() + 30, samples.end()}).ok());
+  auto da = DigestStore(a.get()), db = DigestStore(b.get()), dc = DigestStore(c.get());
+  ASSERT_TRUE(da.ok() && db.ok() && dc.ok());
+  EXPECT_EQ(da->hex, db->hex);
+  EXPECT_EQ(da->hex, dc->hex);
+  EXPECT_EQ(db->num_samples, 60u);
+  auto report = VerifyStore(c.get());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->problems.front();
+}
+
 TEST_F(StoreToolsTest, ForEachSampleFiltersByObjectiveInKeyOrder) {
   auto store = Open("a");
   ASSERT_TRUE(store->PutSamples(Samples()).ok());
