@@ -56,6 +56,7 @@ std::vector<std::string> ConfigArgs(const training::PretrainConfig& c) {
           "--keep-checkpoints", i(c.keep_checkpoints),
           "--seed",             std::to_string(c.seed),
           "--threads",          i(c.threads),
+          "--overlap-allreduce", c.overlap_allreduce ? "true" : "false",
           "--infill-examples",  i(c.infill_examples)};
 }
 

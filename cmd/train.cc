@@ -91,6 +91,8 @@ void AddConfigFlags(CLI::App* sub, training::PretrainConfig* c) {
   AddOption(sub, "keep-checkpoints", &c->keep_checkpoints, "Checkpoints kept");
   AddOption(sub, "seed", &c->seed, "Seed of the weights and dropout");
   AddOption(sub, "threads", &c->threads, "Compute threads (0: LibTorch's choice)");
+  AddOption(sub, "overlap-allreduce", &c->overlap_allreduce,
+            "With several trainers, all-reduce gradient buckets during backward (true) or after it (false)");
   AddOption(sub, "infill-examples", &c->infill_examples, "Held-out blank-infilling examples shown");
 }
 

@@ -43,6 +43,9 @@ struct PretrainConfig {
   int64_t keep_checkpoints = 2;      // Default: 2
   uint64_t seed = 1234;              // Default: 1234 (weights init and dropout)
   int64_t threads = 0;               // Default: 0 = LibTorch's choice
+  // Default: true. With several trainers, all-reduce gradient buckets during
+  // backward (trainer::TrainerOptions::overlap_allreduce).
+  bool overlap_allreduce = true;
   // eval:
   int64_t infill_examples = 3;       // Default: 3 held-out blank samples infilled at the end
 

@@ -278,6 +278,7 @@ StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& o) {
   to.adamw.weight_decay = c.weight_decay;
   to.seed = c.seed;
   to.checkpoint_every_steps = c.checkpoint_every;
+  to.overlap_allreduce = c.overlap_allreduce;
   to.max_steps = c.max_steps;
   to.config_json = mc.ToJson();
   GLM_RETURN_IF_ERROR(to.Validate());
