@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +18,17 @@ namespace {
 constexpr char kJobKey[] = "meta/job";
 constexpr char kPipelineKey[] = "meta/pipeline";
 constexpr char kEpochKey[] = "meta/epoch";
+// The checkpoint manifest: one key per checkpoint a trainer reported,
+// "meta/checkpoint/<step, 20 digits>" -> {"step", "duration_ms", "trainer",
+// "unix_ms"} (docs/runtime.md), the newest kCheckpointsKept kept.
+constexpr char kCheckpointPrefix[] = "meta/checkpoint/";
+constexpr size_t kCheckpointsKept = 100;
+
+std::string CheckpointKey(int64_t step) {
+  char digits[24];
+  std::snprintf(digits, sizeof digits, "%020lld", static_cast<long long>(step));
+  return std::string(kCheckpointPrefix) + digits;
+}
 const char* const kObjectiveNames[] = {"blank", "sentence", "document"};
 
 std::string TokenizeTaskId(uint32_t shard) {
@@ -97,8 +109,26 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(const std::string& stat
   std::string epoch;
   if (c->db_->Get(rocksdb::ReadOptions(), kEpochKey, &epoch).ok()) c->lease_epoch_ = std::stoull(epoch) + 1;
   c->db_->Put(rocksdb::WriteOptions(), kEpochKey, std::to_string(c->lease_epoch_));
+  c->LoadCheckpointManifest();
   c->Refill();
   return c;
+}
+
+void Coordinator::LoadCheckpointManifest() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const int64_t now = clock_->NowMs();
+  for (it->Seek(kCheckpointPrefix); it->Valid() && it->key().starts_with(kCheckpointPrefix); it->Next()) {
+    nlohmann::json j = nlohmann::json::parse(it->value().ToString(), nullptr, false);
+    if (j.is_discarded() || !j.contains("step") || !j["step"].is_number_integer()) {
+      spdlog::warn("coordinator state: skipping a malformed checkpoint record {}", it->key().ToString());
+      continue;
+    }
+    checkpoints_.push_back({j["step"].get<int64_t>(), j.value("duration_ms", 0.0), now, j.value("trainer", "")});
+  }
+  if (!checkpoints_.empty()) {
+    spdlog::info("checkpoint manifest: {} checkpoint(s), the newest at step {}", checkpoints_.size(),
+                 checkpoints_.back().step);
+  }
 }
 
 Status Coordinator::CreateJob(const std::vector<std::string>& shards) {
@@ -570,7 +600,24 @@ Status Coordinator::ReportTrainer(const TrainerReport& report) {
                   [&](const CheckpointRecord& c) { return c.step == report.checkpoint_step; });
   if (report.checkpoint_step >= 0 && !known_checkpoint) {
     checkpoints_.push_back({report.checkpoint_step, report.checkpoint_ms, now, report.trainer_id});
-    if (checkpoints_.size() > 100) checkpoints_.pop_front();
+    // The manifest in the state database (a failure loses only this line of
+    // it: logged, never fatal to the report).
+    rocksdb::WriteBatch batch;
+    const int64_t unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+    batch.Put(CheckpointKey(report.checkpoint_step),
+              nlohmann::json({{"step", report.checkpoint_step},
+                              {"duration_ms", report.checkpoint_ms},
+                              {"trainer", report.trainer_id},
+                              {"unix_ms", unix_ms}})
+                  .dump());
+    if (checkpoints_.size() > kCheckpointsKept) {
+      batch.Delete(CheckpointKey(checkpoints_.front().step));
+      checkpoints_.pop_front();
+    }
+    rocksdb::Status ws = db_->Write(rocksdb::WriteOptions(), &batch);
+    if (!ws.ok()) spdlog::error("cannot record checkpoint {} in the coordinator state: {}", report.checkpoint_step, ws.ToString());
   }
   state.latest = report;
   state.received_ms = now;

@@ -224,6 +224,8 @@ class Coordinator {
   Status CreateJob(const std::vector<std::string>& shards);
   void PersistTask(const Task& task, rocksdb::WriteBatch* batch = nullptr);
   void PersistPipeline(rocksdb::WriteBatch* batch = nullptr);
+  // The checkpoint manifest (meta/checkpoint/*) into checkpoints_.
+  void LoadCheckpointManifest();
   void PersistNode(const Node& node);
   void PersistActor(const FixedActor& actor);
   void Write(rocksdb::WriteBatch* batch);
@@ -298,7 +300,7 @@ class Coordinator {
   double JobTokensPerS(const TrainerReport& rank0) const;
   std::deque<LoggedReport> report_log_;
   uint64_t next_report_seq_ = 1;
-  std::deque<CheckpointRecord> checkpoints_;  // ascending step, newest 100
+  std::deque<CheckpointRecord> checkpoints_;  // newest 100; persisted as the checkpoint manifest
   std::deque<Event> events_;                  // newest 100
   int64_t num_node_failures_ = 0;
   int64_t num_task_retries_ = 0;

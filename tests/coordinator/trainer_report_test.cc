@@ -145,6 +145,19 @@ TEST_F(TrainerReportTest, StatusJsonKeepsTheLatestReportPerTrainerCheckpointsAnd
   ASSERT_EQ(j["checkpoints"].size(), 1u);
   EXPECT_EQ(j["checkpoints"][0]["step"], 2);
   EXPECT_EQ(j["checkpoints"][0]["duration_ms"], 1500.0);
+  {
+    // The checkpoint manifest is in the coordinator's state: a restarted
+    // coordinator lists it.
+    c.reset();
+    std::unique_ptr<Coordinator> again = Open(&clock_);
+    nlohmann::json k = again->StatusJson();
+    ASSERT_EQ(k["checkpoints"].size(), 1u) << k.dump();
+    EXPECT_EQ(k["checkpoints"][0]["step"], 2);
+    EXPECT_EQ(k["checkpoints"][0]["duration_ms"], 1500.0);
+    EXPECT_EQ(k["checkpoints"][0]["trainer"], "trainer/0");
+    again.reset();
+    c = Open(&clock_);
+  }
   ASSERT_EQ(j["events"].size(), 1u);
   EXPECT_EQ(j["events"][0]["kind"], "actor_restart");
   EXPECT_EQ(j["events"][0]["subject"], "pipeline/n1/0");
