@@ -81,6 +81,16 @@ TrainerSyncReply TrainerGroup::SwitchReply(const Pending& p, const std::string& 
   return r;
 }
 
+TrainerSyncReply TrainerGroup::CurrentReply(const std::string& id) const {
+  TrainerSyncReply r = Reply(TrainerSyncReply::kSwitch);
+  r.generation = generation_;
+  r.world_size = static_cast<int64_t>(members_.size());
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (members_[i].id == id) r.rank = static_cast<int64_t>(i);
+  }
+  return r;
+}
+
 void TrainerGroup::Install(int64_t generation, const std::vector<std::string>& ids) {
   const int64_t now = clock_->NowMs();
   std::vector<Member> next;
@@ -196,11 +206,7 @@ TrainerSyncReply TrainerGroup::HandleJoin(const TrainerSyncRequest& r, int64_t n
   }
   if (FindMember(r.trainer_id) != nullptr) {
     // A repeated join (its answer was lost): the current membership.
-    Pending current{generation_, NextMembers(false), kNone, false};
-    for (const Member& m : members_) {
-      if (m.leaving && m.id == r.trainer_id) current.members.push_back(m.id);
-    }
-    return SwitchReply(current, r.trainer_id, false);
+    return CurrentReply(r.trainer_id);
   }
   if (stopped_) {
     TrainerSyncReply reply = Reply(TrainerSyncReply::kStop);
@@ -313,7 +319,7 @@ TrainerSyncReply TrainerGroup::HandleFailed(const TrainerSyncRequest& r, int64_t
   m->last_seen_ms = now;
   if (r.generation < generation_) {
     // The group was re-formed since: this member is in it.
-    return SwitchReply(Pending{generation_, NextMembers(false), kNone, false}, r.trainer_id, false);
+    return CurrentReply(r.trainer_id);
   }
   if (!failed_) {
     spdlog::warn("trainer group generation {}: {} reports a failed collective at step {}", generation_,

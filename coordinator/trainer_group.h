@@ -159,6 +159,8 @@ class TrainerGroup {
   // Installs `members` as generation `generation`.
   void Install(int64_t generation, const std::vector<std::string>& members);
   TrainerSyncReply SwitchReply(const Pending& p, const std::string& id, bool checkpoint) const;
+  // kSwitch to the current generation for member `id` (its rank there).
+  TrainerSyncReply CurrentReply(const std::string& id) const;
   TrainerSyncReply Reply(TrainerSyncReply::Action action) const;
 
   TrainerGroupOptions options_;
