@@ -174,4 +174,26 @@ TEST_F(ElasticTrainingTest, NewcomerJoinsAtAStepBoundaryAndGlmCheckpointIsObeyed
   EXPECT_TRUE(fs::exists(run / "checkpoints" / ("step-" + std::string(10 - step.size(), '0') + step))) << ck;
 }
 
+// Ctrl-C of a two-trainer pretrain: both trainers tell the group they are
+// leaving, and stop at the same step after one checkpoint of it; exit 130.
+TEST_F(ElasticTrainingTest, CtrlCStopsEveryTrainerAtTheSameStepAfterOneCheckpoint) {
+  const fs::path run = dir_ / "c";
+  auto r = RunCommand("cd " + kSource + " && (" + kGlm + " pretrain --config configs/tiny.yaml --workdir " +
+                      run.string() + " --trainers 2 --max-steps 400 --checkpoint-every 0 > /dev/null 2> " +
+                      (dir_ / "c.log").string() + " & pid=$!; " + WaitForLines(run / "ranks" / "1" / "metrics.jsonl", 20) +
+                      "kill -INT $pid; wait $pid; echo rc=$?)");
+  const std::string log = Slurp(dir_ / "c.log");
+  ASSERT_NE(r.output.find("rc=130"), std::string::npos) << r.output << log;
+  const std::vector<nlohmann::json> m0 = Metrics(run / "metrics.jsonl");
+  const std::vector<nlohmann::json> m1 = Metrics(run / "ranks" / "1" / "metrics.jsonl");
+  ASSERT_FALSE(m0.empty());
+  ASSERT_FALSE(m1.empty());
+  const int64_t last = m0.back()["step"].get<int64_t>();
+  EXPECT_EQ(m1.back()["step"].get<int64_t>(), last) << log;
+  EXPECT_LT(last, 400);
+  const std::string step = std::to_string(last);
+  EXPECT_TRUE(fs::exists(run / "checkpoints" / ("step-" + std::string(10 - step.size(), '0') + step))) << log;
+  EXPECT_NE(log.find("--resume"), std::string::npos) << log;
+}
+
 }  // namespace
