@@ -1,5 +1,7 @@
 #include "coordinator/http/health_server.h"
 
+#include "coordinator/http/serving.h"
+
 #include <httplib.h>
 
 #include <atomic>
@@ -16,14 +18,7 @@ class HealthServer::Impl {
   ~Impl() { Stop(); }
 
   Status Start() {
-    server_.new_task_queue = [] { return new httplib::ThreadPool(1); };
-    server_.set_read_timeout(5, 0);
-    server_.set_write_timeout(5, 0);
-    server_.set_tcp_nodelay(true);
-    server_.set_socket_options([](int sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    });
+    ConfigureServer(&server_, 1);
     server_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok\n", "text/plain");
     });
@@ -36,39 +31,19 @@ class HealthServer::Impl {
         res.set_content("not ready: " + reason + "\n", "text/plain");
       }
     });
-    if (options_.port == 0) {
-      port_ = server_.bind_to_any_port(options_.address);
-    } else {
-      port_ = server_.bind_to_port(options_.address, options_.port) ? options_.port : -1;
-    }
-    if (port_ < 0) {
-      return UnavailableError("cannot bind the health endpoint to " + options_.address + ":" +
-                              std::to_string(options_.port) +
-                              " (in use, or not an address of this machine); choose another --http");
-    }
-    thread_ = std::thread([this] {
-      server_.listen_after_bind();
-      listen_returned_ = true;
-    });
-    while (!server_.is_running() && !listen_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return Status::Ok();
+    return serving_.Start(&server_, options_.address, options_.port, "choose another --http");
   }
 
-  void Stop() {
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  void Stop() { serving_.Stop(); }
 
-  int port() const { return port_; }
+  int port() const { return serving_.port(); }
   const HttpServerOptions& options() const { return options_; }
 
  private:
   const HttpServerOptions options_;
   const ReadyFn ready_;
   httplib::Server server_;
-  std::thread thread_;
-  std::atomic<bool> listen_returned_{false};
-  int port_ = -1;
+  ServingThread serving_;  // after server_: stopped before it is destroyed
 };
 
 StatusOr<std::unique_ptr<HealthServer>> HealthServer::Start(const HttpServerOptions& options, ReadyFn ready) {

@@ -1,5 +1,7 @@
 #include "coordinator/http/http_server.h"
 
+#include "coordinator/http/serving.h"
+
 #include <httplib.h>
 
 #include <atomic>
@@ -65,51 +67,14 @@ class HttpServer::Impl {
   ~Impl() { Stop(); }
 
   Status Start() {
-    const int threads = options_.num_threads;
-    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    server_.set_read_timeout(5, 0);
-    server_.set_write_timeout(5, 0);
-    server_.set_keep_alive_timeout(5);
-    // Small responses: without TCP_NODELAY, Nagle and delayed ACKs add ~40 ms.
-    server_.set_tcp_nodelay(true);
-    // httplib's default sets SO_REUSEPORT, which lets a second coordinator
-    // silently share the port; SO_REUSEADDR alone still allows a quick restart.
-    server_.set_socket_options([](int sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    });
+    ConfigureServer(&server_, options_.num_threads);
     Route();
-    if (options_.port == 0) {
-      port_ = server_.bind_to_any_port(options_.address);
-      if (port_ < 0) {
-        return UnavailableError("HTTP server cannot bind " + options_.address +
-                                " (any port); check --http-address");
-      }
-    } else {
-      if (!server_.bind_to_port(options_.address, options_.port)) {
-        return UnavailableError("HTTP server cannot bind " + options_.address + ":" +
-                                std::to_string(options_.port) +
-                                " (in use, or not an address of this machine); choose another "
-                                "--http-port or --http-address");
-      }
-      port_ = options_.port;
-    }
-    thread_ = std::thread([this] {
-      server_.listen_after_bind();
-      listen_returned_ = true;
-    });
-    // httplib's stop() is a no-op until the accept loop runs; wait for it so
-    // that Stop() right after Start() cannot leave the thread running.
-    while (!server_.is_running() && !listen_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return Status::Ok();
+    return serving_.Start(&server_, options_.address, options_.port, "choose another --http address or port");
   }
 
-  void Stop() {
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  void Stop() { serving_.Stop(); }
 
-  int port() const { return port_; }
+  int port() const { return serving_.port(); }
   const HttpServerOptions& options() const { return options_; }
 
  private:
@@ -205,10 +170,8 @@ class HttpServer::Impl {
   StatusProvider* const provider_;
   GlmMetrics* const glm_metrics_;
   httplib::Server server_;
-  std::thread thread_;
-  std::atomic<bool> listen_returned_{false};
   std::mutex scrape_mu_;
-  int port_ = -1;
+  ServingThread serving_;  // after server_: stopped before it is destroyed
 };
 
 StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,

@@ -197,7 +197,7 @@ TEST(HttpServerStartTest, PortInUseIsUnavailableAndNamesTheFlag) {
   auto second = HttpServer::Start(options, &registry, &provider, nullptr);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(second.status().message().find("--http-port"), std::string::npos);
+  EXPECT_NE(second.status().message().find("choose another --http"), std::string::npos);
 }
 
 TEST(HttpServerStartTest, RejectsInvalidOptions) {
