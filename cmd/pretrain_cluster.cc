@@ -406,6 +406,7 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
     }
     for (Child* t : trainers) {
       if (!t->exited || LocalCluster::ExitCode(*t) == 0) continue;
+      if (forwarded && LocalCluster::ExitCode(*t) == 130) continue;  // stopped by our Ctrl-C: the others follow
       if (elastic && t != trainers[0] && !forwarded) {
         // The trainer group goes on without it (coordinator/trainer_group.h).
         if (lost.insert(t->name).second) {

@@ -194,7 +194,7 @@ TEST_F(K8sMultiHostTest, PipelineSurvivesCuttingAWorkersLinkWithTheSameStoreDige
       {"params",
        "store=" + store_endpoint + ",store_keys=" + (dir_ / "keys").string() +
            ",tokenizer=" + (dir_ / "tokenizer").string() +
-           ",text_split=blank-line,seq_len=128,document_min_ratio=0.5,item_delay_us=4000"}};
+           ",text_split=blank-line,seq_len=128,document_min_ratio=0.5,item_delay_us=10000"}};
   std::ofstream(dir_ / "job.json") << job.dump(2);
 
   // The coordinator (k8s: Deployment glm-coordinator), then two workers
@@ -233,7 +233,9 @@ TEST_F(K8sMultiHostTest, PipelineSurvivesCuttingAWorkersLinkWithTheSameStoreDige
   };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    // Often enough to catch the corrupt phase (item_delay_us stretches it to
+    // a few seconds) even when the store writes fast.
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
     nlohmann::json s = Status("w1", coordinator_endpoint);
     if (!s.is_object()) continue;
     status = s;
