@@ -223,7 +223,7 @@ int RunLocalPretrain(const LocalPretrainOptions& o, const std::atomic<bool>* sto
   }
   // Trainers on one machine share its cores: more compute threads than cores
   // in all makes every one of them slower (measured: 2 trainers x 2 threads on
-  // 2 cores took 2.4x as long per step as 2 x 1).
+  // 2 cores took 3.0x as long per step as 2 x 1: 3.8 s vs 1.27 s, preset small).
   const int64_t cores = std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
   if (o.trainers > 1 && (config.threads == 0 ? cores : config.threads) * o.trainers > cores) {
     const int64_t per_trainer = std::max<int64_t>(1, cores / o.trainers);

@@ -120,14 +120,12 @@ void TrainerGroup::Install(int64_t generation, const std::vector<std::string>& i
   spdlog::info("trainer group generation {}: {} trainer(s) [{}]", generation, ids.size(), names);
 }
 
-std::vector<std::string> TrainerGroup::NextMembers(bool include_joiners) const {
+std::vector<std::string> TrainerGroup::NextMembers() const {
   std::vector<std::string> ids;
   for (const Member& m : members_) {
     if (!m.leaving && !m.id.empty()) ids.push_back(m.id);
   }
-  if (include_joiners) {
-    for (const Joiner& j : joiners_) ids.push_back(j.id);
-  }
+  for (const Joiner& j : joiners_) ids.push_back(j.id);
   return ids;
 }
 
@@ -235,7 +233,7 @@ TrainerSyncReply TrainerGroup::HandleJoin(const TrainerSyncRequest& r, int64_t n
     reply.reason = failed_ ? "the group is recovering from a failure" : "a membership change is under way";
     return reply;
   }
-  SchedulePending(NextMembers(true), nullptr, 0, options_.checkpoint_before_change);
+  SchedulePending(NextMembers(), nullptr, 0, options_.checkpoint_before_change);
   return SwitchReply(*pending_, r.trainer_id, false);
 }
 
@@ -269,7 +267,7 @@ TrainerSyncReply TrainerGroup::HandleBoundary(const TrainerSyncRequest& r, int64
       }
     }
     if (!pending_) {
-      SchedulePending(NextMembers(true), m, r.step, true);
+      SchedulePending(NextMembers(), m, r.step, true);
     } else if (!anyone_switched) {
       auto& ids = pending_->members;
       ids.erase(std::remove(ids.begin(), ids.end(), r.trainer_id), ids.end());

@@ -153,7 +153,7 @@ class TrainerGroup {
   // asking at `boundary` (or nullptr).
   int64_t NextBoundary(const Member* asker, int64_t boundary) const;
   // Members staying (not leaving), then joiners.
-  std::vector<std::string> NextMembers(bool include_joiners) const;
+  std::vector<std::string> NextMembers() const;
   void SchedulePending(std::vector<std::string> members, const Member* asker, int64_t boundary,
                        bool checkpoint);
   // Installs `members` as generation `generation`.

@@ -14,6 +14,9 @@ struct CommandResult {
 // Runs `command` with /bin/sh, stderr merged into stdout.
 CommandResult RunCommand(const std::string& command);
 
+// The whole file at `path`; "" when it cannot be read (tests print it as context).
+std::string ReadFileOrEmpty(const std::string& path);
+
 inline bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }

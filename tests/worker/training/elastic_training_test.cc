@@ -21,12 +21,7 @@ using glm::testing::RunCommand;
 const std::string kGlm = GLM_BINARY;
 const std::string kSource = GLM_SOURCE_DIR;
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string Slurp(const fs::path& p) { return glm::testing::ReadFileOrEmpty(p.string()); }
 
 std::vector<nlohmann::json> Metrics(const fs::path& p) {
   std::vector<nlohmann::json> out;
