@@ -2,17 +2,19 @@
 // (CURVE-encrypted ZeroMQ on loopback, one Cap'n Proto Envelope each way,
 // decoded with the same limits as the coordinator).
 //
-//   sync_1_1:   one caller, one callee, one call in flight
+//   sync_1_1:   one caller, one callee, one ClientSocket::Call at a time
 //   async_1_1:  one caller, one callee, `window` calls in flight (pipelined)
 //   async_n_n:  n callers each calling its own callee, `window` in flight each
 //
 // Callees run on their own threads with their own ROUTER socket and ZAP
 // handler; callers on their own threads with a DEALER socket. Ray's
 // published numbers (m5.16xlarge, 64 vCPU) are printed alongside.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -36,12 +38,14 @@ struct RpcOptions {
   int64_t window = 64;      // Default: 64 calls in flight per async caller
   int64_t n = 4;            // Default: 4 callers and 4 callees for n:n
   int64_t payload_bytes = 0;  // Default: 0 (empty call)
+  int64_t busy_poll_us = transport::BusyPollOptions().spin_us;  // Default: the transport's (100)
 
   Status Validate() const {
     GLM_RETURN_IF_ERROR(RequireInRange("seconds", seconds, 0.1, 600));
     GLM_RETURN_IF_ERROR(RequireAtLeast("window", window, 1));
     GLM_RETURN_IF_ERROR(RequireAtLeast("n", n, 1));
     GLM_RETURN_IF_ERROR(RequireAtLeast("payload-bytes", payload_bytes, 0));
+    GLM_RETURN_IF_ERROR(RequireInRange("busy-poll-us", busy_poll_us, 0, 1000000));
     return Status::Ok();
   }
 };
@@ -84,11 +88,12 @@ class Callee {
   std::thread thread_;
 };
 
-// Runs one caller for `seconds`; returns completed calls.
-uint64_t RunCaller(const std::string& endpoint, const transport::ClientKeys& keys, int64_t window,
-                   int64_t payload_bytes, double seconds) {
+// Runs one caller for `seconds`; returns completed calls. window 1 is the
+// synchronous API (Call); more, Send and Receive with that many in flight.
+uint64_t RunCaller(const std::string& endpoint, const transport::ClientKeys& keys,
+                   const transport::SocketOptions& options, int64_t window, int64_t payload_bytes, double seconds) {
   zmq::context_t context;
-  auto client = transport::ClientSocket::Connect(&context, endpoint, keys, transport::SocketOptions());
+  auto client = transport::ClientSocket::Connect(&context, endpoint, keys, options);
   GLM_CHECK(client.ok()) << client.status();
   std::string payload(static_cast<size_t>(payload_bytes), 'x');
   uint64_t next_id = 1;
@@ -107,6 +112,15 @@ uint64_t RunCaller(const std::string& endpoint, const transport::ClientKeys& key
   uint64_t done = 0;
   int64_t in_flight = 0;
   auto end = SteadyClock::now() + std::chrono::duration<double>(seconds);
+  if (window == 1) {
+    while (SteadyClock::now() < end) {
+      auto b = make(next_id++);
+      auto reply = (*client)->Call(*b, 1000);
+      GLM_CHECK(reply.ok() && (*reply)->envelope().isPong()) << "bench callee did not answer a call";
+      ++done;
+    }
+    return done;
+  }
   while (SteadyClock::now() < end) {
     while (in_flight < window) {
       auto b = make(next_id++);
@@ -124,6 +138,13 @@ uint64_t RunCaller(const std::string& endpoint, const transport::ClientKeys& key
   return done;
 }
 
+// CPU seconds (user + system) of every thread of this process so far.
+double ProcessCpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 int RunRpc(const RpcOptions& o) {
   if (Status s = o.Validate(); !s.ok()) {
     std::fprintf(stderr, "glm bench rpc: %s\n", s.message().c_str());
@@ -138,6 +159,8 @@ int RunRpc(const RpcOptions& o) {
   transport::ClientKeys client_keys = transport::LoadClientKeys(dir.string()).value();
   fs::remove_all(dir);
 
+  transport::SocketOptions caller_options;
+  caller_options.busy_poll.spin_us = static_cast<int>(o.busy_poll_us);
   auto measure = [&](int64_t pairs, int64_t window) {
     std::vector<std::unique_ptr<Callee>> callees;
     for (int64_t i = 0; i < pairs; ++i) callees.push_back(std::make_unique<Callee>(server_keys));
@@ -147,7 +170,8 @@ int RunRpc(const RpcOptions& o) {
     for (int64_t i = 0; i < pairs; ++i) {
       callers.emplace_back([&, i] {
         counts[static_cast<size_t>(i)] =
-            RunCaller(callees[static_cast<size_t>(i)]->endpoint(), client_keys, window, o.payload_bytes, o.seconds);
+            RunCaller(callees[static_cast<size_t>(i)]->endpoint(), client_keys, caller_options, window,
+                      o.payload_bytes, o.seconds);
       });
     }
     for (auto& t : callers) t.join();
@@ -159,7 +183,11 @@ int RunRpc(const RpcOptions& o) {
     (void)elapsed;
     return total / o.seconds;
   };
+  // CPU of the whole process (caller, callee, both I/O threads) per sync
+  // call: what busy polling costs.
+  const double cpu_before = ProcessCpuSeconds();
   double sync = measure(1, 1);
+  const double sync_cpu_us_per_call = 1e6 * (ProcessCpuSeconds() - cpu_before) / std::max(1.0, sync * o.seconds);
   double async = measure(1, o.window);
   double nn = measure(o.n, o.window);
   const double ray_sync = 2012, ray_async = 8664, ray_nn = 27376;
@@ -169,7 +197,9 @@ int RunRpc(const RpcOptions& o) {
                       {"window", o.window},
                       {"n", o.n},
                       {"payload_bytes", o.payload_bytes},
+                      {"busy_poll_us", o.busy_poll_us},
                       {"sync_1_1_calls_per_s", sync},
+                      {"sync_1_1_cpu_us_per_call", sync_cpu_us_per_call},
                       {"async_1_1_calls_per_s", async},
                       {"async_n_n_calls_per_s", nn},
                       {"vs_ray", {{"sync_1_1", sync / ray_sync}, {"async_1_1", async / ray_async}, {"async_n_n", nn / ray_nn}}},
@@ -192,6 +222,8 @@ void RegisterBenchRuntimeCommands(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "window", &o->window, "Calls in flight per async caller");
   AddOption(sub, "n", &o->n, "Callers (and callees) in the n:n measurement");
   AddOption(sub, "payload-bytes", &o->payload_bytes, "Bytes carried by each call and its reply");
+  AddOption(sub, "busy-poll-us", &o->busy_poll_us,
+            "Longest busy-poll of a synchronous call before it sleeps (0: never; transport/readable_waiter.h)");
   registry->Add(sub, [o] { return RunRpc(*o); });
   RunBenchCoordinator(bench, registry);
 }

@@ -20,6 +20,7 @@
 #include "storage/store_client.h"
 #include "storage/store_server.h"
 #include "storage/synthetic.h"
+#include "transport/readable_waiter.h"
 
 namespace glm::cmd {
 namespace {
@@ -39,6 +40,9 @@ struct BenchStoreOptions {
   // 2 = packed samples; 1 = unpacked, as before version 2 (for before/after
   // comparisons). Default: schema::kStoreFormatVersion.
   int format_version = static_cast<int>(schema::kStoreFormatVersion);
+  // The remote client's longest busy-poll for an answer, microseconds
+  // (0 = never). Default: the transport's (transport/readable_waiter.h).
+  int busy_poll_us = transport::BusyPollOptions().spin_us;
 
   Status Validate() const {
     GLM_RETURN_IF_ERROR(RequireAtLeast("samples", samples, 1));
@@ -47,6 +51,7 @@ struct BenchStoreOptions {
     GLM_RETURN_IF_ERROR(RequireAtLeast("repeats", repeats, 1));
     GLM_RETURN_IF_ERROR(RequireInRange("format-version", format_version, 1,
                                        static_cast<int>(schema::kStoreFormatVersion)));
+    GLM_RETURN_IF_ERROR(RequireInRange("busy-poll-us", busy_poll_us, 0, 1000000));
     return Status::Ok();
   }
 };
@@ -127,7 +132,7 @@ int RunBenchStore(const BenchStoreOptions& o) {
                       {"seq_len", o.seq_len},
                       {"batch", o.batch},
                       {"cpus", std::thread::hardware_concurrency()},
-                      {"format_version", o.format_version}};
+                      {"format_version", o.format_version}, {"busy_poll_us", o.busy_poll_us}};
 
   // The samples, built once (not timed).
   std::vector<Sample> all;
@@ -207,6 +212,7 @@ int RunBenchStore(const BenchStoreOptions& o) {
     if (!server.ok()) return fail(server.status());
     storage::StoreClientOptions co;
     co.endpoint = (*server)->endpoint();
+    co.busy_poll.spin_us = o.busy_poll_us;
     auto client = storage::StoreClient::Connect(&context, co);
     if (!client.ok()) return fail(client.status());
     if (!rate(client->get(), false, "remote_range_read_samples")) return kExitFailure;
@@ -261,6 +267,8 @@ void RegisterBenchStore(CLI::App* app, CommandRegistry* registry) {
             "Record format version the local store writes: 2 packed samples, 1 unpacked (as before "
             "version 2); "
             "remote writes always use the server's");
+  AddOption(sub, "busy-poll-us", &options->busy_poll_us,
+            "Longest busy-poll of the remote client for an answer (0: never; transport/readable_waiter.h)");
   registry->Add(sub, [options] { return RunBenchStore(*options); });
 }
 

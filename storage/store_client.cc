@@ -104,16 +104,14 @@ StatusOr<std::unique_ptr<StoreClient>> StoreClient::Connect(zmq::context_t* cont
 }
 
 StoreClient::StoreClient(StoreClientOptions options, zmq::socket_t socket)
-    : options_(std::move(options)), socket_(std::move(socket)) {}
+    : options_(std::move(options)), socket_(std::move(socket)), answer_waiter_(options_.busy_poll) {}
 
 StatusOr<zmq::message_t> StoreClient::Receive(uint64_t* request_id) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.timeout_ms);
   zmq::message_t frame;
   while (true) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
-    if (left.count() > 0) zmq::poll(items, 1, left);
-    if (!(items[0].revents & ZMQ_POLLIN)) {
+    if (!answer_waiter_.Wait(socket_, static_cast<int>(std::max<int64_t>(0, left.count())))) {
       return DeadlineExceededError("no answer from storage server " + options_.endpoint + " within " +
                                    std::to_string(options_.timeout_ms) +
                                    " ms; HINT: is it running and reachable (and are the CurveZMQ keys right)?");

@@ -34,6 +34,7 @@
 
 #include "schema/record_codec.h"
 #include "storage/sample_store.h"
+#include "transport/readable_waiter.h"
 
 namespace glm::storage {
 
@@ -57,6 +58,9 @@ struct StoreClientOptions {
   std::string curve_server_key;
   std::string curve_public_key;
   std::string curve_secret_key;
+  // Adaptive busy polling while waiting for answers
+  // (transport/readable_waiter.h). Default: the transport's.
+  transport::BusyPollOptions busy_poll;
 
   Status Validate() const;
 };
@@ -125,6 +129,7 @@ class StoreClient : public SampleStore {
   const StoreClientOptions options_;
   std::mutex mu_;
   zmq::socket_t socket_;
+  transport::ReadableWaiter answer_waiter_;  // guarded by mu_
   uint64_t last_request_id_ = 0;
   uint64_t tokenizer_hash_ = 0;
   // The record format version this client writes: the server's, when older

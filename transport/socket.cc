@@ -25,23 +25,13 @@ void SetCommonOptions(zmq::socket_t& socket, const SocketOptions& options) {
   socket.set(zmq::sockopt::handshake_ivl, options.handshake_ivl_ms);
 }
 
-// A signal (SIGTERM to drain) interrupts poll and recv with EINTR: treat it
-// as "nothing yet" so the caller's loop sees its stop flag.
-bool WaitReadable(zmq::socket_t& socket, int timeout_ms) {
-  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-  try {
-    return zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) > 0;
-  } catch (const zmq::error_t& e) {
-    if (e.num() == EINTR) return false;
-    throw;
-  }
-}
-
 }  // namespace
 
 ServerSocket::ServerSocket(zmq::context_t* context, const ServerKeys& keys,
                            const SocketOptions& options)
-    : options_(options), zap_(context, keys.allowed_clients), socket_(*context, zmq::socket_type::router) {}
+    : options_(options),
+      zap_(context, keys.allowed_clients),
+      socket_(*context, zmq::socket_type::router) {}
 
 ServerSocket::~ServerSocket() {
   socket_.close();
@@ -74,7 +64,7 @@ std::optional<Incoming> ServerSocket::Receive(int timeout_ms) {
   int64_t deadline = NowMs() + timeout_ms;
   while (true) {
     int64_t left = deadline - NowMs();
-    if (!WaitReadable(socket_, static_cast<int>(std::max<int64_t>(0, left)))) return std::nullopt;
+    if (!PollReadable(socket_, std::max<int64_t>(0, left))) return std::nullopt;
     std::vector<zmq::message_t> parts;
     try {
       if (!zmq::recv_multipart(socket_, std::back_inserter(parts), zmq::recv_flags::dontwait)) continue;
@@ -114,7 +104,7 @@ Status ServerSocket::Send(const std::string& peer, EnvelopeBuilder& message) {
 }
 
 ClientSocket::ClientSocket(zmq::context_t* context, const SocketOptions& options)
-    : options_(options), socket_(*context, zmq::socket_type::dealer) {}
+    : options_(options), socket_(*context, zmq::socket_type::dealer), reply_waiter_(options.busy_poll) {}
 
 StatusOr<std::unique_ptr<ClientSocket>> ClientSocket::Connect(zmq::context_t* context,
                                                               const std::string& endpoint,
@@ -150,11 +140,14 @@ Status ClientSocket::Send(EnvelopeBuilder& message) {
   return Status::Ok();
 }
 
-std::unique_ptr<DecodedEnvelope> ClientSocket::Receive(int timeout_ms) {
+std::unique_ptr<DecodedEnvelope> ClientSocket::Receive(int timeout_ms) { return Receive(timeout_ms, nullptr); }
+
+std::unique_ptr<DecodedEnvelope> ClientSocket::Receive(int timeout_ms, ReadableWaiter* waiter) {
   int64_t deadline = NowMs() + timeout_ms;
   while (true) {
-    int64_t left = deadline - NowMs();
-    if (!WaitReadable(socket_, static_cast<int>(std::max<int64_t>(0, left)))) return nullptr;
+    int64_t left = std::max<int64_t>(0, deadline - NowMs());
+    bool readable = waiter != nullptr ? waiter->Wait(socket_, static_cast<int>(left)) : PollReadable(socket_, left);
+    if (!readable) return nullptr;
     zmq::message_t part;
     try {
       if (!socket_.recv(part, zmq::recv_flags::dontwait)) continue;
@@ -193,7 +186,7 @@ StatusOr<std::unique_ptr<DecodedEnvelope>> ClientSocket::Call(EnvelopeBuilder& m
   while (true) {
     int64_t left = deadline - NowMs();
     if (left <= 0) return DeadlineExceededError("no reply within " + std::to_string(timeout_ms) + " ms");
-    std::unique_ptr<DecodedEnvelope> reply = Receive(static_cast<int>(left));
+    std::unique_ptr<DecodedEnvelope> reply = Receive(static_cast<int>(left), &reply_waiter_);
     if (reply && reply->envelope().getRequestId() == id) return reply;
   }
 }

@@ -30,6 +30,7 @@
 #include "common/status.h"
 #include "transport/codec.h"
 #include "transport/keys.h"
+#include "transport/readable_waiter.h"
 #include "transport/zap.h"
 
 namespace glm::transport {
@@ -44,6 +45,10 @@ struct SocketOptions {
   int reconnect_ivl_max_ms = 2000;
   // Handshake timeout. Default: 5000 ms.
   int handshake_ivl_ms = 5000;
+  // Adaptive busy polling while ClientSocket::Call waits for its reply
+  // (transport/readable_waiter.h); Receive and ServerSocket never spin.
+  // Default: spin up to 100 us while replies come within 1 ms on average.
+  BusyPollOptions busy_poll;
 };
 
 struct Incoming {
@@ -100,7 +105,9 @@ class ClientSocket {
   // Like ServerSocket::Receive.
   std::unique_ptr<DecodedEnvelope> Receive(int timeout_ms);
   // Send, then wait up to timeout_ms for the reply whose requestId matches
-  // (other messages are dropped). DeadlineExceeded on timeout.
+  // (other messages are dropped). DeadlineExceeded on timeout. The wait
+  // busy-polls as options.busy_poll says: a synchronous caller has nothing
+  // else to do, and a sleep costs a wake-up on the reply's critical path.
   StatusOr<std::unique_ptr<DecodedEnvelope>> Call(EnvelopeBuilder& message, int timeout_ms);
 
   zmq::socket_t& raw() { return socket_; }
@@ -108,9 +115,12 @@ class ClientSocket {
 
  private:
   ClientSocket(zmq::context_t* context, const SocketOptions& options);
+  // Receive, with `waiter` deciding how to wait (nullptr: PollReadable).
+  std::unique_ptr<DecodedEnvelope> Receive(int timeout_ms, ReadableWaiter* waiter);
 
   SocketOptions options_;
   zmq::socket_t socket_;
+  ReadableWaiter reply_waiter_;  // Call's
   std::atomic<uint64_t> num_dropped_{0};
 };
 
