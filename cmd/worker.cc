@@ -38,6 +38,8 @@ void RegisterWorkerCommand(CLI::App* app, CommandRegistry* registry) {
   AddOption(sub, "call-timeout-ms", &o->call_timeout_ms, "Timeout of one call to the coordinator");
   AddOption(sub, "drain-timeout-ms", &o->drain_timeout_ms, "After SIGTERM: time to finish leased tasks");
   AddOption(sub, "exit-when-done", &o->exit_when_done, "Exit once the job is done");
+  AddOption(sub, "busy-poll-us", &o->busy_poll_us,
+            "Longest busy-poll of a coordinator call for its reply (0: always sleep, for oversubscribed CPUs)");
   AddOption(sub, "http", &http->address,
             "Serve /healthz and /readyz on HOST:PORT (e.g. 0.0.0.0:8266; port 0 = any; \"\" = off)");
   AddOption(sub, "http-endpoint-file", &http->endpoint_file, "Write http://HOST:PORT here once --http listens");

@@ -43,6 +43,7 @@ struct Shared {
   JobSpec job;
   const ExecutorRegistry* registry;
   int call_timeout_ms;
+  transport::SocketOptions socket_options;
   std::atomic<bool> cancel{false};
 };
 
@@ -67,8 +68,8 @@ class PipelineActor : public transport::Actor<int> {
 
  protected:
   void OnStart() override {
-    transport::SocketOptions options;
-    auto socket = transport::ClientSocket::Connect(shared_->context, shared_->endpoint, shared_->keys, options);
+    auto socket = transport::ClientSocket::Connect(shared_->context, shared_->endpoint, shared_->keys,
+                                                   shared_->socket_options);
     if (!socket.ok()) {
       Crash(socket.status().ToString());
       return;
@@ -203,6 +204,7 @@ Status AgentOptions::Validate() const {
   GLM_RETURN_IF_ERROR(RequireNonEmpty("keys", keys_dir));
   GLM_RETURN_IF_ERROR(RequireAtLeast("call-timeout-ms", call_timeout_ms, 10));
   GLM_RETURN_IF_ERROR(RequireAtLeast("drain-timeout-ms", drain_timeout_ms, 0));
+  GLM_RETURN_IF_ERROR(RequireInRange("busy-poll-us", busy_poll_us, 0, 1000000));
   auto r = ParseResources(resources);
   if (!r.ok()) return r.status();
   return Status::Ok();
@@ -248,8 +250,9 @@ Status NodeAgent::Run(const std::atomic<bool>* drain) {
   shared.node_id = options_.node_id.empty() ? DefaultNodeId() : options_.node_id;
   shared.registry = registry_;
   shared.call_timeout_ms = options_.call_timeout_ms;
+  shared.socket_options.busy_poll.spin_us = options_.busy_poll_us;
   GLM_ASSIGN_OR_RETURN(auto socket, transport::ClientSocket::Connect(&context, options_.coordinator, keys,
-                                                                     transport::SocketOptions()));
+                                                                     shared.socket_options));
   std::map<std::string, std::unique_ptr<PipelineActor>> actors;
   std::vector<std::unique_ptr<PipelineActor>> retiring;
   uint64_t request_id = 0;

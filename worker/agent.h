@@ -22,6 +22,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "transport/readable_waiter.h"
 #include "worker/executor.h"
 
 namespace glm::worker {
@@ -43,6 +44,10 @@ struct AgentOptions {
   int drain_timeout_ms = 10000;
   // Exit once the coordinator says the job is done. Default: true.
   bool exit_when_done = true;
+  // Longest busy-poll of a call to the coordinator for its reply, in
+  // microseconds (transport/readable_waiter.h); 0 = always sleep, for nodes
+  // whose CPUs are oversubscribed. Default: 100.
+  int busy_poll_us = transport::BusyPollOptions().spin_us;
 
   Status Validate() const;
 };

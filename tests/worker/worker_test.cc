@@ -137,5 +137,16 @@ TEST_F(WorkerTest, AgentWithoutKeysFailsWithAHint) {
   EXPECT_NE(s.message().find("glm keys generate"), std::string::npos);
 }
 
+TEST(AgentOptionsTest, BusyPollIsMicrosecondsFromZero) {
+  AgentOptions o;
+  EXPECT_TRUE(o.Validate().ok());
+  o.busy_poll_us = 0;  // always sleep
+  EXPECT_TRUE(o.Validate().ok());
+  o.busy_poll_us = -1;
+  Status s = o.Validate();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("busy-poll-us"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace glm::worker
