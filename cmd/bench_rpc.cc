@@ -9,7 +9,6 @@
 // Callees run on their own threads with their own ROUTER socket and ZAP
 // handler; callers on their own threads with a DEALER socket. Ray's
 // published numbers (m5.16xlarge, 64 vCPU) are printed alongside.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +24,7 @@
 
 #include "cmd/commands.h"
 #include "common/cli.h"
+#include "common/clock.h"
 #include "common/options.h"
 #include "transport/socket.h"
 
@@ -136,13 +136,6 @@ uint64_t RunCaller(const std::string& endpoint, const transport::ClientKeys& key
   // Drain what is still in flight so sockets close cleanly.
   while (in_flight > 0 && (*client)->Receive(200)) --in_flight;
   return done;
-}
-
-// CPU seconds (user + system) of every thread of this process so far.
-double ProcessCpuSeconds() {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 int RunRpc(const RpcOptions& o) {

@@ -2,7 +2,6 @@
 // locally and through the storage server over loopback, in one run so that
 // the numbers compare as ratios (docs/benchmarks.md).
 #include <nlohmann/json.hpp>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,6 +13,7 @@
 
 #include "cmd/commands.h"
 #include "common/cli.h"
+#include "common/clock.h"
 #include "common/options.h"
 #include "schema/record_codec.h"
 #include "storage/rocksdb_sample_store.h"
@@ -57,13 +57,6 @@ struct BenchStoreOptions {
 };
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-// CPU seconds (user + system) of every thread of this process so far.
-double ProcessCpuSeconds() {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
 
 struct Rates {
   double per_s = 0;      // items per wall-clock second

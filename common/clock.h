@@ -26,6 +26,10 @@ class RealClock final : public Clock {
   static RealClock* Get();
 };
 
+// CPU seconds (user + system) used by every thread of this process so far:
+// what benchmarks divide work by.
+double ProcessCpuSeconds();
+
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(int64_t start_ms = 0) : now_ms_(start_ms) {}

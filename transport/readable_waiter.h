@@ -6,8 +6,8 @@
 // small VM. Measured on the 2-vCPU development machine (docs/benchmarks.md,
 // "Busy polling"): one synchronous CURVE round trip is ~105 us when every
 // party sleeps, ~32 us when all four threads (caller, callee, their two
-// libzmq I/O threads) share one CPU, and ~55 us when the waiting side checks
-// the socket and sched_yield()s for a while before sleeping. The same idea
+// libzmq I/O threads) share one CPU, and ~50-70 us when the waiting side
+// checks the socket and sched_yield()s for a while before sleeping. The same idea
 // as Linux's SO_BUSY_POLL and glibc's adaptive mutexes.
 //
 // Policy (adaptive, so an idle socket costs nothing):
@@ -19,12 +19,13 @@
 //          │                          then sleep in zmq_poll for the rest
 //          no ─────────────────────-> sleep in zmq_poll at once
 //
-// A socket that receives at ≥ 1 / spin_below_us therefore spins, and one
-// that waits seconds between messages (a heartbeat loop, an idle server)
-// never does. sched_yield gives the CPU to any other runnable thread (a
-// trainer's compute threads), so spinning costs only otherwise idle time.
-// Worst case, a peer answering every spin_below_us keeps one CPU about
-// spin_us / spin_below_us busy (10% with the defaults).
+// A socket whose waits average at most spin_below_us therefore spins, and
+// one that waits seconds between messages (a heartbeat loop, a slow peer)
+// never does. The cost is CPU time while spinning, at most spin_us per wait:
+// about 10% of a CPU when waits sit at the 1 ms limit, most of the waiting
+// time when replies come just after spin_us. sched_yield hands the CPU to
+// any other thread runnable on it (a trainer's compute threads), so what
+// spinning takes is mostly time the CPU would have idled.
 //
 // Thread-safety: like the socket it waits on, one thread at a time.
 #ifndef GLM_TRANSPORT_READABLE_WAITER_H_
