@@ -22,6 +22,7 @@
 #include "common/logging.h"
 #include "cmd/train_group.h"
 #include "coordinator/trainer_report.h"
+#include "model/glm_config.h"
 #include "worker/trainer/batch_plan.h"
 #include "worker/training/dataset.h"
 #include "worker/training/pretrain_config.h"
@@ -263,9 +264,23 @@ int RunTrain(const TrainCommandOptions& o) {
   return Finish("glm train", training::RunTraining(t), o.json);
 }
 
+// glm pretrain builds its store with --seq-length: say before any work
+// (tokenizer training, the pipeline) when the preset cannot take it.
+Status ValidatePretrainConfig(const training::PretrainConfig& c) {
+  GLM_RETURN_IF_ERROR(c.Validate());
+  GLM_ASSIGN_OR_RETURN(model::GlmConfig preset, model::GlmConfig::FromPreset(c.model_preset));
+  if (c.seq_length > preset.max_sequence_length) {
+    return InvalidArgumentError("seq-length " + std::to_string(c.seq_length) + " is longer than preset " +
+                                c.model_preset + "'s max_sequence_length " +
+                                std::to_string(preset.max_sequence_length) + "; HINT: pass --seq-length " +
+                                std::to_string(preset.max_sequence_length) + " or a larger --preset");
+  }
+  return Status::Ok();
+}
+
 int RunPretrain(const TrainCommandOptions& o) {
   InitLogging("pretrain").IgnoreError();
-  if (Status s = o.config.Validate(); !s.ok()) {
+  if (Status s = ValidatePretrainConfig(o.config); !s.ok()) {
     std::fprintf(stderr, "glm pretrain: %s\n", s.message().c_str());
     return kExitUsage;
   }
@@ -336,7 +351,7 @@ void RegisterTrainCommands(CLI::App* app, CommandRegistry* registry) {
       return RunPretrain(*opts);
     }, [opts, sub] {
       if (sub->get_option("--config")->count() == 0) GLM_RETURN_IF_ERROR(ApplyEmbeddedDefault(sub));
-      return opts->config.Validate();
+      return ValidatePretrainConfig(opts->config);
     });
   }
 }

@@ -68,6 +68,16 @@ TEST(GlmBinaryTest, BadValueNamesTheOptionToChange) {
   EXPECT_TRUE(Contains(r.output, "float32")) << r.output;
 }
 
+TEST(GlmBinaryTest, PretrainRefusesASequenceThePresetCannotTakeBeforeAnyWork) {
+  const std::string workdir = ::testing::TempDir() + "/glm_binary_pretrain_tiny";
+  CommandResult r = RunGlm("pretrain --preset tiny --seq-length 256 --workdir " + workdir);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(Contains(r.output, "max_sequence_length 128")) << r.output;
+  EXPECT_TRUE(Contains(r.output, "HINT: pass --seq-length 128")) << r.output;
+  EXPECT_FALSE(std::ifstream(workdir + "/cluster/keys/server.pub").good()) << "work started in " << workdir;
+  EXPECT_EQ(RunGlm("pretrain --preset tiny --seq-length 128 --check-args").exit_code, 0);
+}
+
 TEST(GlmBinaryTest, BadConfigKeyExitsTwo) {
   std::string path = ::testing::TempDir() + "/glm_binary_bad.yaml";
   std::ofstream(path) << "sise: 10\n";
