@@ -8,6 +8,9 @@
 //     copied into a word-aligned buffer before Cap'n Proto reads them;
 //   * traversal- and nesting-limited (ReaderOptions), and every Cap'n Proto
 //     exception is caught here and returned as a Status;
+//   * schema-checked: every pointer field of the message (active union
+//     members, nested structs, lists, text) is read once here, so a handler
+//     reading a field of a decoded envelope does not throw;
 //   * versioned: an envelope of another major version or with an unknown
 //     union member is rejected.
 // A rejected message is the caller's to drop and count; it is never fatal.

@@ -86,5 +86,41 @@ TEST(CodecTest, RandomBytesAreRejectedOrDecodedNeverFatal) {
   EXPECT_GT(rejected, 0);
 }
 
+// Found by the fuzzer (fuzz_decoder.cc): a well-formed message whose
+// `register` pointer is a list, not a struct. Reading the field threw in the
+// handler; the decoder must refuse it instead.
+TEST(CodecTest, RejectsAPointerOfTheWrongKindForItsField) {
+  const uint8_t bytes[] = {0x0, 0x0, 0x0, 0x0, 0x3, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0,  0x0, 0x1, 0x0, 0x1, 0x0,
+                           0x1, 0x0, 0x0, 0x0, 0x0, 0x63, 0x0, 0x0, 0x1, 0x0, 0x0, 0x63, 0x0, 0x0, 0x0, 0x0};
+  auto decoded = DecodeEnvelope(bytes, sizeof bytes, DecodeLimits());
+  ASSERT_FALSE(decoded.ok()) << "decoded a " << EnvelopeKindName((*decoded)->envelope().which());
+  EXPECT_EQ(decoded.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(decoded.status().message().find("malformed message"), std::string::npos) << decoded.status();
+}
+
+// Every field of a decoded message can be read without an exception: the
+// handlers rely on it.
+TEST(CodecTest, EveryFieldOfWhatDecodesCanBeRead) {
+  std::mt19937_64 rng(11);
+  std::vector<uint8_t> valid = EncodeRegister("node-a");
+  int decoded_count = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> bytes = valid;
+    for (int k = 0; k < 2; ++k) bytes[8 + rng() % (bytes.size() - 8)] = static_cast<uint8_t>(rng());
+    auto decoded = DecodeEnvelope(bytes.data(), bytes.size(), DecodeLimits());
+    if (!decoded.ok()) continue;
+    ++decoded_count;
+    auto e = (*decoded)->envelope();
+    if (!e.isRegister()) continue;
+    kj::Maybe<kj::Exception> thrown = kj::runCatchingExceptions([&] {
+      auto r = e.getRegister();
+      (void)r.getNodeId().size();
+      (void)r.getResources().getCpu();
+    });
+    EXPECT_TRUE(thrown == nullptr) << "message " << i << " decoded but a field read threw";
+  }
+  EXPECT_GT(decoded_count, 0);
+}
+
 }  // namespace
 }  // namespace glm::transport
